@@ -1,0 +1,63 @@
+// The relay cell: what is inside all the layers. Only the hop that a cell is meant for
+// (or, backwards, the client) finds `recognized` zero AND the digest right; any other hop
+// sees pseudo-random bytes and passes the cell on. Layout in docs/protocol.md, "Relay cells".
+
+import { type Bytes, ByteReader, ByteWriter, constantTimeEqual } from "./bytes.ts";
+import { ProtocolError } from "./errors.ts";
+import { MAX_BUCKET, bucketFor, isBucket } from "./padding.ts";
+
+export const RelayCommand = {
+  EXTEND2: 1,
+  EXTENDED2: 2,
+  REQUEST: 3,
+  RESPONSE: 4,
+  ERROR: 5,
+} as const satisfies Record<string, number>;
+export type RelayCommand = (typeof RelayCommand)[keyof typeof RelayCommand];
+
+const RELAY_COMMANDS = new Set<number>(Object.values(RelayCommand));
+
+export const RELAY_HEADER_BYTES = 27;
+const DIGEST_OFFSET = 2;
+const DIGEST_BYTES = 16;
+export const MAX_RELAY_DATA = MAX_BUCKET - RELAY_HEADER_BYTES;
+
+export interface RelayCell {
+  command: RelayCommand;
+  /** Per-circuit sequence number: forward, counts up from 1; backward, echoes the request's. */
+  seq: number;
+  data: Bytes;
+}
+
+async function digest(mac: CryptoKey, nonce: Bytes, cell: Bytes): Promise<Bytes> {
+  // The digest covers the nonce this hop saw, so a cell cannot be replayed under another nonce.
+  const input = new Uint8Array(nonce.length + cell.length);
+  input.set(nonce);
+  input.set(cell, nonce.length);
+  input.fill(0, nonce.length + DIGEST_OFFSET, nonce.length + DIGEST_OFFSET + DIGEST_BYTES);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", mac, input), 0, DIGEST_BYTES);
+}
+
+/** Builds the padded plaintext of a relay cell and seals its digest with `mac`. */
+export async function sealRelayCell(mac: CryptoKey, nonce: Bytes, cell: RelayCell): Promise<Bytes> {
+  if (cell.data.length > MAX_RELAY_DATA) throw new ProtocolError("message_too_large", "The message is larger than the largest cell.");
+  const writer = new ByteWriter(bucketFor(RELAY_HEADER_BYTES + cell.data.length));
+  writer.u16(0).raw(new Uint8Array(DIGEST_BYTES)).u32(cell.seq).u8(cell.command).u32(cell.data.length).raw(cell.data);
+  writer.bytes.set(await digest(mac, nonce, writer.bytes), DIGEST_OFFSET);
+  return writer.bytes;
+}
+
+/** Returns the relay cell if this plaintext is recognized by `mac`, or null if it is meant for another hop. */
+export async function openRelayCell(mac: CryptoKey, nonce: Bytes, plaintext: Bytes): Promise<RelayCell | null> {
+  if (!isBucket(plaintext.length)) throw new ProtocolError("malformed_cell", "A relay cell must fill a size bucket.");
+  const reader = new ByteReader(plaintext);
+  if (reader.u16() !== 0) return null;
+  const carried = reader.raw(DIGEST_BYTES);
+  if (!constantTimeEqual(carried, await digest(mac, nonce, plaintext))) return null;
+  const seq = reader.u32();
+  const command = reader.u8();
+  const length = reader.u32();
+  if (!RELAY_COMMANDS.has(command)) throw new ProtocolError("unknown_command", `Unknown relay command ${command}.`);
+  if (length > reader.remaining) throw new ProtocolError("malformed_cell", "The relay cell's length runs past its end.");
+  return { command: command as RelayCommand, seq, data: reader.raw(length) };
+}

@@ -1,0 +1,224 @@
+// A relay's circuit state machine (seed sections 3 and "Message Routing"): it answers one link cell
+// with another, using a key table and a transfer table it is given. It never touches storage or the
+// network itself: the Relay Durable Object passes tables backed by SQL, a transport and an exit.
+
+import { type Bytes, randomBytes, toHex } from "./bytes.ts";
+import { type Cell, CellCommand, DestroyReason, LINK_ID_BYTES, decodeCell, encodeCell } from "./cell.ts";
+import { type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
+import type { ExitResult } from "./client.ts";
+import { ProtocolError, isProtocolError } from "./errors.ts";
+import { decodeExtend2 } from "./extend.ts";
+import { type HttpRequestMessage, decodeHttpRequest, encodeExitError, encodeHttpResponse } from "./http-message.ts";
+import { addBackwardLayer, originateBackward, peelForward } from "./hop.ts";
+import { type NtorRelayIdentity, ntorServer } from "./ntor.ts";
+import { type RelayCell, RelayCommand } from "./relay-cell.ts";
+
+/** The neighbour name of a sender that is not a relay (the onion proxy). */
+export const CLIENT_NEIGHBOUR = "client";
+
+/** Key table row: (link id, neighbour) on the client side → the keys this hop shares with the client. */
+export interface KeyRow {
+  linkId: string;
+  neighbour: string;
+  keyMaterial: Bytes;
+}
+
+/** Transfer table row: (link id, neighbour) towards the client ↔ (link id, neighbour) towards the exit. */
+export interface TransferRow {
+  inLinkId: string;
+  inNeighbour: string;
+  outLinkId: string;
+  outNeighbour: string;
+  outAddress: string;
+}
+
+export interface RelayTables {
+  getKeys(linkId: string, neighbour: string): KeyRow | null;
+  insertKeys(row: KeyRow, now: number): void;
+  /** Atomically checks `seq` against the circuit's replay window and records it; false for a replay. */
+  acceptSequence(linkId: string, neighbour: string, seq: number, now: number): boolean;
+  getTransfer(inLinkId: string, inNeighbour: string): TransferRow | null;
+  /** The transfer row whose exit-side end is (outLinkId, outNeighbour): the way back. */
+  getTransferBack(outLinkId: string, outNeighbour: string): TransferRow | null;
+  insertTransfer(row: TransferRow, now: number): void;
+  /** Erases the circuit's key row and transfer row (client-side end given). */
+  deleteCircuit(linkId: string, neighbour: string): void;
+}
+
+export interface RelayLink {
+  /** POSTs a link cell to the relay at `address`, naming this relay as the neighbour. */
+  send(address: string, cell: Bytes): Promise<Bytes>;
+}
+
+export interface RelayEngineOptions {
+  identity: NtorRelayIdentity & { id: string };
+  tables: RelayTables;
+  link: RelayLink;
+  exit: (request: HttpRequestMessage) => Promise<ExitResult>;
+  clock: () => number;
+}
+
+/** Largest number of imported circuit keys kept in memory; the key table is the source of truth. */
+const KEY_CACHE_LIMIT = 1024;
+
+export class RelayEngine {
+  private readonly keyCache = new Map<string, CircuitKeys>();
+
+  constructor(private readonly options: RelayEngineOptions) {}
+
+  /** Answers one link cell from `neighbour`. Throws ProtocolError for cells that do not parse or name no circuit. */
+  async handle(bytes: Bytes, neighbour: string): Promise<Bytes> {
+    const cell = decodeCell(bytes);
+    switch (cell.command) {
+      case CellCommand.CREATE2:
+        return this.create(cell, neighbour);
+      case CellCommand.RELAY:
+        return this.relay(cell, neighbour);
+      case CellCommand.DESTROY:
+        await this.destroy(toHex(cell.linkId), neighbour);
+        return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason: cell.reason });
+      case CellCommand.CREATED2:
+        throw new ProtocolError("unknown_command", "CREATED2 is only ever an answer.");
+    }
+  }
+
+  /** Tears down the circuit whose client-side or exit-side end is (linkId, neighbour), forwarding DESTROY onwards. */
+  async destroy(linkId: string, neighbour: string, reason: number = DestroyReason.REQUESTED): Promise<void> {
+    const { tables } = this.options;
+    const keys = tables.getKeys(linkId, neighbour);
+    if (keys) {
+      const transfer = tables.getTransfer(linkId, neighbour);
+      this.forget(linkId, neighbour);
+      if (transfer) await this.sendDestroy(transfer, reason);
+      return;
+    }
+    // A DESTROY from further along the circuit: erase our end; the client learns on its next cell.
+    const back = tables.getTransferBack(linkId, neighbour);
+    if (back) this.forget(back.inLinkId, back.inNeighbour);
+  }
+
+  private forget(linkId: string, neighbour: string): void {
+    this.options.tables.deleteCircuit(linkId, neighbour);
+    this.keyCache.delete(`${linkId}/${neighbour}`);
+  }
+
+  private async sendDestroy(transfer: TransferRow, reason: number): Promise<void> {
+    const cell = encodeCell({ command: CellCommand.DESTROY, linkId: hexToLink(transfer.outLinkId), reason });
+    await this.options.link.send(transfer.outAddress, cell).catch(() => {
+      // The next hop is gone or unreachable: its idle expiry erases its rows.
+    });
+  }
+
+  private async create(cell: Extract<Cell, { command: 1 }>, neighbour: string): Promise<Bytes> {
+    const { tables, identity, clock } = this.options;
+    const linkId = toHex(cell.linkId);
+    if (tables.getKeys(linkId, neighbour)) throw new ProtocolError("malformed_cell", "That link id is already in use.");
+    const { reply, keyMaterial } = await ntorServer(cell.onionskin, identity);
+    tables.insertKeys({ linkId, neighbour, keyMaterial }, clock());
+    return encodeCell({ command: CellCommand.CREATED2, linkId: cell.linkId, reply });
+  }
+
+  private async keysFor(row: KeyRow): Promise<CircuitKeys> {
+    const cacheKey = `${row.linkId}/${row.neighbour}`;
+    let keys = this.keyCache.get(cacheKey);
+    if (!keys) {
+      keys = await importCircuitKeys(row.keyMaterial);
+      if (this.keyCache.size >= KEY_CACHE_LIMIT) this.keyCache.delete(this.keyCache.keys().next().value!);
+      this.keyCache.set(cacheKey, keys);
+    }
+    return keys;
+  }
+
+  private async relay(cell: Extract<Cell, { command: 3 }>, neighbour: string): Promise<Bytes> {
+    const { tables, clock } = this.options;
+    const linkId = toHex(cell.linkId);
+    const row = tables.getKeys(linkId, neighbour);
+    if (!row) throw new ProtocolError("unknown_link", "No circuit has that link id on this link.");
+    const keys = await this.keysFor(row);
+    const peeled = await peelForward(keys, cell.nonce, cell.payload);
+    const teardown = async (reason: number) => {
+      await this.destroy(linkId, neighbour, reason);
+      return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason });
+    };
+
+    if (peeled.kind === "forward") {
+      const transfer = tables.getTransfer(linkId, neighbour);
+      // Unrecognized at the end of the circuit: the cell was altered on the way. Tear down.
+      if (!transfer) return teardown(DestroyReason.INTEGRITY);
+      let answer: Cell;
+      try {
+        const next = encodeCell({ command: CellCommand.RELAY, linkId: hexToLink(transfer.outLinkId), nonce: peeled.nonce, payload: peeled.payload });
+        answer = decodeCell(await this.options.link.send(transfer.outAddress, next));
+      } catch {
+        return teardown(DestroyReason.DESTROYED);
+      }
+      if (answer.command !== CellCommand.RELAY) {
+        this.forget(linkId, neighbour);
+        return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason: DestroyReason.DESTROYED });
+      }
+      const payload = await addBackwardLayer(keys, cell.nonce, answer.payload);
+      return encodeCell({ command: CellCommand.RELAY, linkId: cell.linkId, nonce: cell.nonce, payload });
+    }
+
+    if (!tables.acceptSequence(linkId, neighbour, peeled.cell.seq, clock())) return teardown(DestroyReason.PROTOCOL);
+    const reply = await this.recognized(peeled.cell, linkId, neighbour);
+    if (!reply) return teardown(DestroyReason.PROTOCOL);
+    const payload = await originateBackward(keys, cell.nonce, { ...reply, seq: peeled.cell.seq });
+    return encodeCell({ command: CellCommand.RELAY, linkId: cell.linkId, nonce: cell.nonce, payload });
+  }
+
+  /** A relay cell addressed to this hop; null means "protocol violation, destroy". */
+  private async recognized(cell: RelayCell, linkId: string, neighbour: string): Promise<Omit<RelayCell, "seq"> | null> {
+    const isLastHop = !this.options.tables.getTransfer(linkId, neighbour);
+    switch (cell.command) {
+      case RelayCommand.EXTEND2:
+        return isLastHop ? this.extend(cell.data, linkId, neighbour) : null;
+      case RelayCommand.REQUEST:
+        return isLastHop ? this.exitRequest(cell.data) : null;
+      default:
+        return null;
+    }
+  }
+
+  private async extend(data: Bytes, linkId: string, neighbour: string): Promise<Omit<RelayCell, "seq">> {
+    const { tables, clock, identity } = this.options;
+    const fail = (message: string) => ({ command: RelayCommand.ERROR, data: encodeExitError({ error: "extend_failed", message, status: 502 }) });
+    let extend: ReturnType<typeof decodeExtend2>;
+    try {
+      extend = decodeExtend2(data);
+    } catch (error) {
+      return fail(isProtocolError(error) ? error.message : "EXTEND2 is malformed.");
+    }
+    const nextId = toHex(extend.relayId);
+    if (nextId === identity.id) return fail("A circuit may not pass through the same relay twice in a row.");
+    const outLink = randomBytes(LINK_ID_BYTES);
+    let answer: Cell;
+    try {
+      answer = decodeCell(await this.options.link.send(extend.address, encodeCell({ command: CellCommand.CREATE2, linkId: outLink, onionskin: extend.onionskin })));
+    } catch {
+      return fail("The next relay could not be reached or refused the handshake.");
+    }
+    if (answer.command !== CellCommand.CREATED2) return fail("The next relay did not answer CREATE2 with CREATED2.");
+    tables.insertTransfer({ inLinkId: linkId, inNeighbour: neighbour, outLinkId: toHex(outLink), outNeighbour: nextId, outAddress: extend.address }, clock());
+    return { command: RelayCommand.EXTENDED2, data: answer.reply };
+  }
+
+  private async exitRequest(data: Bytes): Promise<Omit<RelayCell, "seq">> {
+    let result: ExitResult;
+    try {
+      result = await this.options.exit(decodeHttpRequest(data));
+    } catch (error) {
+      const message = isProtocolError(error) ? error.message : "The exit could not perform the request.";
+      result = { ok: false, error: { error: isProtocolError(error) ? error.code : "exit_failed", message, status: isProtocolError(error) ? 400 : 502 } };
+    }
+    return result.ok
+      ? { command: RelayCommand.RESPONSE, data: encodeHttpResponse(result.response) }
+      : { command: RelayCommand.ERROR, data: encodeExitError(result.error) };
+  }
+}
+
+function hexToLink(hex: string): Bytes {
+  const out = new Uint8Array(LINK_ID_BYTES);
+  for (let i = 0; i < LINK_ID_BYTES; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
