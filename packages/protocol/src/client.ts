@@ -64,7 +64,10 @@ export class Circuit {
     const circuit = new Circuit(transport, linkId, [first]);
     options.onHop?.(first, 0);
     try {
-      for (let i = 1; i < path.length; i++) options.onHop?.(await circuit.extend(path[i]!, options.clock), i);
+      for (let i = 1; i < path.length; i++) {
+        const hop = await circuit.extend(path[i]!, options.clock);
+        options.onHop?.(hop, i);
+      }
     } catch (error) {
       await circuit.destroy(DestroyReason.PROTOCOL).catch(() => {});
       throw error;

@@ -17,3 +17,4 @@ export * from "./relay-cell.ts";
 export * from "./relay-engine.ts";
 export * from "./replay-window.ts";
 export * from "./x25519.ts";
+export * from "./memory-tables.ts";
