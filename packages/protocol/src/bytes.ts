@@ -4,9 +4,9 @@
 export type Bytes = Uint8Array<ArrayBuffer>;
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
+const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 
-export const utf8 = (text: string): Bytes => encoder.encode(text);
+export const utf8 = (text: string): Bytes => encoder.encode(text) as Bytes;
 export const fromUtf8 = (bytes: Bytes): string => decoder.decode(bytes);
 
 export function concat(...parts: Bytes[]): Bytes {

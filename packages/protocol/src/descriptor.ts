@@ -4,6 +4,16 @@ import * as v from "valibot";
 import { type Bytes, fromBase64Url, toBase64Url, utf8 } from "./bytes.ts";
 import { ed25519Sign, ed25519Verify } from "./x25519.ts";
 
+/** True for an absolute http: or https: URL (never throws, unlike `new URL`). */
+export function isHttpUrl(value: string): boolean {
+  try {
+    const { protocol } = new URL(value);
+    return protocol === "http:" || protocol === "https:";
+  } catch {
+    return false;
+  }
+}
+
 export const RelayIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "A relay id is 64 lowercase hex characters."));
 const Key32 = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/, "A key is 32 bytes in base64url."));
 const Signature = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{86}$/, "A signature is 64 bytes in base64url."));
@@ -11,7 +21,7 @@ export const RelayAddressSchema = v.pipe(
   v.string(),
   v.maxLength(2048),
   v.url(),
-  v.check((value) => /^https?:$/.test(new URL(value).protocol), "A relay address is an http(s) URL."),
+  v.check(isHttpUrl, "A relay address is an http(s) URL."),
 );
 
 export const DescriptorSchema = v.strictObject({

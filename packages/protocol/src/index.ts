@@ -18,3 +18,4 @@ export * from "./relay-engine.ts";
 export * from "./replay-window.ts";
 export * from "./x25519.ts";
 export * from "./memory-tables.ts";
+export * from "./http-headers.ts";

@@ -12,6 +12,10 @@ export class MemoryRelayTables implements RelayTables {
   getKeys(linkId: string, neighbour: string): KeyRow | null {
     return this.keys.get(key(linkId, neighbour)) ?? null;
   }
+  touch(linkId: string, neighbour: string, now: number): void {
+    const row = this.keys.get(key(linkId, neighbour));
+    if (row) row.lastUsed = now;
+  }
   insertKeys(row: KeyRow, now: number): void {
     this.keys.set(key(row.linkId, row.neighbour), { ...row, replay: emptyReplayWindow(), lastUsed: now });
   }

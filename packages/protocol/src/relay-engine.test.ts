@@ -139,10 +139,10 @@ describe("RelayEngine with the client", () => {
   it("refuses a replayed cell at the exit", async () => {
     const { relays, transport } = await mesh();
     const circuit = await Circuit.build(relays.map((r) => r.descriptor), transport, { clock: () => 0 });
-    const captured: Uint8Array[] = [];
+    const captured: Uint8Array<ArrayBuffer>[] = [];
     const replaying: CellTransport = {
       send: async (address, cell) => {
-        captured.push(cell);
+        captured.push(cell as Uint8Array<ArrayBuffer>);
         return transport.send(address, cell);
       },
     };

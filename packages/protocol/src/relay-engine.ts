@@ -34,6 +34,8 @@ export interface TransferRow {
 
 export interface RelayTables {
   getKeys(linkId: string, neighbour: string): KeyRow | null;
+  /** Records that the circuit carried a cell now (idle circuits expire). */
+  touch(linkId: string, neighbour: string, now: number): void;
   insertKeys(row: KeyRow, now: number): void;
   /** Atomically checks `seq` against the circuit's replay window and records it; false for a replay. */
   acceptSequence(linkId: string, neighbour: string, seq: number, now: number): boolean;
@@ -134,6 +136,7 @@ export class RelayEngine {
     const linkId = toHex(cell.linkId);
     const row = tables.getKeys(linkId, neighbour);
     if (!row) throw new ProtocolError("unknown_link", "No circuit has that link id on this link.");
+    tables.touch(linkId, neighbour, clock());
     const keys = await this.keysFor(row);
     const peeled = await peelForward(keys, cell.nonce, cell.payload);
     const teardown = async (reason: number) => {

@@ -13,7 +13,7 @@ export interface KeyPair {
 }
 
 async function exportRawPublic(key: CryptoKey): Promise<Bytes> {
-  return new Uint8Array(await crypto.subtle.exportKey("raw", key));
+  return new Uint8Array((await crypto.subtle.exportKey("raw", key)) as ArrayBuffer);
 }
 
 export async function generateX25519(): Promise<KeyPair> {
@@ -28,13 +28,13 @@ export async function generateEd25519(): Promise<KeyPair> {
 
 /** PKCS#8 form of a private key, for storage. */
 export async function exportPrivateKey(key: CryptoKey): Promise<Bytes> {
-  return new Uint8Array(await crypto.subtle.exportKey("pkcs8", key));
+  return new Uint8Array((await crypto.subtle.exportKey("pkcs8", key)) as ArrayBuffer);
 }
 
 async function importPrivate(pkcs8OrSeed: Bytes, algorithm: "X25519" | "Ed25519"): Promise<KeyPair> {
   const prefix = algorithm === "X25519" ? X25519_PKCS8_PREFIX : ED25519_PKCS8_PREFIX;
   const pkcs8 = pkcs8OrSeed.length === 32 ? concat(prefix, pkcs8OrSeed) : pkcs8OrSeed;
-  const usages: KeyUsage[] = algorithm === "X25519" ? ["deriveBits"] : ["sign"];
+  const usages: ("deriveBits" | "sign")[] = algorithm === "X25519" ? ["deriveBits"] : ["sign"];
   const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: algorithm }, true, usages);
   // WebCrypto has no "public from private"; the JWK export carries x, the public half.
   const jwk = (await crypto.subtle.exportKey("jwk", privateKey)) as JsonWebKey;
@@ -49,7 +49,9 @@ export const importEd25519 = (bytes: Bytes): Promise<KeyPair> => importPrivate(b
 
 export async function x25519(privateKey: CryptoKey, publicKey: Bytes): Promise<Bytes> {
   const peer = await crypto.subtle.importKey("raw", publicKey, { name: "X25519" }, false, []);
-  return new Uint8Array(await crypto.subtle.deriveBits({ name: "X25519", public: peer }, privateKey, 256));
+  // The cast: workers-types spells the member `$public`; every runtime reads `public`.
+  const algorithm = { name: "X25519", public: peer } as unknown as Parameters<typeof crypto.subtle.deriveBits>[0];
+  return new Uint8Array(await crypto.subtle.deriveBits(algorithm, privateKey, 256));
 }
 
 export async function ed25519Sign(privateKey: CryptoKey, message: Bytes): Promise<Bytes> {

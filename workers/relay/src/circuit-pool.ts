@@ -1,0 +1,82 @@
+// Circuit reuse, as Tor reuses a circuit for a while: one current circuit serves requests for
+// `reuseMs`; then (or on "onion-new-circuit: 1") a fresh one takes over and the old one is
+// destroyed once its last request has finished.
+
+import type { Circuit } from "@shallot/protocol";
+
+export interface PooledCircuit {
+  circuit: Circuit;
+  builtAt: number;
+  inflight: number;
+  retired: boolean;
+}
+
+export class CircuitPool {
+  private current: PooledCircuit | null = null;
+  private building: Promise<PooledCircuit> | null = null;
+
+  constructor(
+    private readonly build: () => Promise<Circuit>,
+    private readonly reuseMs: number,
+    private readonly clock: () => number,
+  ) {}
+
+  /** A circuit for one request; call `release` when the request is done. */
+  async acquire(fresh: boolean): Promise<{ entry: PooledCircuit; reused: boolean; teardown: Promise<void>[] }> {
+    const teardown: Promise<void>[] = [];
+    const current = this.current;
+    if (current && !fresh && !current.retired && !current.circuit.isDestroyed && this.clock() - current.builtAt < this.reuseMs) {
+      current.inflight++;
+      return { entry: current, reused: true, teardown };
+    }
+    if (current) {
+      this.current = null;
+      const done = this.retire(current);
+      if (done) teardown.push(done);
+    }
+    // Requests that arrive during a build share it, unless they asked for their own circuit.
+    const building = fresh || !this.building ? this.startBuild() : this.building;
+    const entry = await building;
+    entry.inflight++;
+    return { entry, reused: false, teardown };
+  }
+
+  private startBuild(): Promise<PooledCircuit> {
+    const building = this.build().then((circuit) => {
+      const entry: PooledCircuit = { circuit, builtAt: this.clock(), inflight: 0, retired: false };
+      const previous = this.current;
+      this.current = entry;
+      if (previous && previous !== entry) void this.retire(previous);
+      return entry;
+    });
+    this.building = building;
+    void building.finally(() => {
+      if (this.building === building) this.building = null;
+    }).catch(() => {});
+    return building;
+  }
+
+  /** Ends one request's use; returns the teardown to wait for when that was the last use of a retired circuit. */
+  release(entry: PooledCircuit): Promise<void> | undefined {
+    entry.inflight--;
+    return entry.retired ? this.destroyIfIdle(entry) : undefined;
+  }
+
+  /** Drops a circuit that failed; it is not handed out again. */
+  discard(entry: PooledCircuit): void {
+    if (this.current === entry) this.current = null;
+    entry.retired = true;
+  }
+
+  private retire(entry: PooledCircuit): Promise<void> | undefined {
+    entry.retired = true;
+    return this.destroyIfIdle(entry);
+  }
+
+  private destroyIfIdle(entry: PooledCircuit): Promise<void> | undefined {
+    if (entry.inflight > 0 || entry.circuit.isDestroyed) return undefined;
+    return entry.circuit.destroy().catch(() => {
+      // Unreachable entry: the relays' idle expiry erases the circuit.
+    });
+  }
+}

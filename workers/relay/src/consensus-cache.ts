@@ -1,0 +1,31 @@
+// The gateway's verified copy of the consensus, refreshed when older than `maxAgeMs`.
+
+import type { ConsensusDocument } from "@shallot/protocol";
+import { fetchConsensus } from "./directory-client.ts";
+import type { Env } from "./env.ts";
+
+export class ConsensusCache {
+  private cached: { document: ConsensusDocument; fetchedAt: number } | null = null;
+  private pending: Promise<ConsensusDocument> | null = null;
+
+  constructor(private readonly maxAgeMs: number) {}
+
+  async get(env: Env, now: number): Promise<ConsensusDocument> {
+    if (this.cached && now - this.cached.fetchedAt < this.maxAgeMs) return this.cached.document;
+    // One fetch serves every request that arrives while it is under way.
+    this.pending ??= fetchConsensus(env, now)
+      .then((document) => {
+        this.cached = { document, fetchedAt: now };
+        return document;
+      })
+      .finally(() => {
+        this.pending = null;
+      });
+    return this.pending;
+  }
+
+  /** Forget the cached copy (after a circuit through it failed to build). */
+  invalidate(): void {
+    this.cached = null;
+  }
+}

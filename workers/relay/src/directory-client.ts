@@ -1,0 +1,53 @@
+// Talks to the directory: posts this relay's descriptor (the ping), retires it, fetches the consensus.
+
+import { type ConsensusDocument, type Retirement, type SignedDescriptor, fromBase64Url, isProtocolError, verifyConsensus } from "@shallot/protocol";
+import type { Env } from "./env.ts";
+
+function directoryFetch(env: Env, path: string, init?: RequestInit): Promise<Response> {
+  // Relative to the configured base, which may carry a path of its own.
+  if (env.DIRECTORY_URL) return fetch(`${env.DIRECTORY_URL.replace(/\/+$/, "")}${path}`, init);
+  if (env.DIRECTORY) return env.DIRECTORY.fetch(new URL(path, "http://directory"), init);
+  throw new DirectoryError("directory_unconfigured", "Neither DIRECTORY_URL nor a DIRECTORY binding is configured.");
+}
+
+export class DirectoryError extends Error {
+  override readonly name = "DirectoryError";
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const json = (body: unknown): RequestInit => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+
+export async function publishDescriptor(env: Env, signed: SignedDescriptor): Promise<void> {
+  const response = await directoryFetch(env, "/descriptors", json(signed));
+  if (!response.ok) throw new DirectoryError("directory_refused", `The directory refused the descriptor (${response.status}).`);
+}
+
+export async function retireDescriptor(env: Env, retirement: Retirement): Promise<void> {
+  const response = await directoryFetch(env, `/descriptors/${retirement.id}`, { ...json(retirement), method: "DELETE" });
+  if (!response.ok && response.status !== 404) throw new DirectoryError("directory_refused", `The directory refused the retirement (${response.status}).`);
+}
+
+/** Fetches the consensus and verifies it against the pinned directory key before anyone uses it. */
+export async function fetchConsensus(env: Env, now: number): Promise<ConsensusDocument> {
+  if (!env.DIRECTORY_PUBLIC_KEY) throw new DirectoryError("directory_unconfigured", "DIRECTORY_PUBLIC_KEY (the pinned directory key) is not configured.");
+  let response: Response;
+  try {
+    response = await directoryFetch(env, "/consensus");
+  } catch (error) {
+    if (error instanceof DirectoryError) throw error;
+    throw new DirectoryError("directory_unreachable", "The directory could not be reached.");
+  }
+  if (!response.ok) throw new DirectoryError("directory_unreachable", `The directory answered ${response.status}.`);
+  try {
+    return await verifyConsensus(await response.json(), fromBase64Url(env.DIRECTORY_PUBLIC_KEY), now);
+  } catch (error) {
+    // A consensus that fails verification is never used: the network is unusable until a good one comes.
+    if (isProtocolError(error)) throw new DirectoryError(error.code, error.message);
+    throw new DirectoryError("malformed_message", "The directory's answer is not JSON.");
+  }
+}

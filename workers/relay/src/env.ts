@@ -1,0 +1,62 @@
+// Bindings and configuration of the relay worker, parsed once per use with defaults.
+
+import * as v from "valibot";
+import type { Relay } from "./relay.ts";
+
+export interface Env {
+  RELAY: DurableObjectNamespace<Relay>;
+  /** Service binding to the directory worker (same account); DIRECTORY_URL wins when set. */
+  DIRECTORY?: Fetcher;
+  DIRECTORY_URL?: string;
+  /** Pinned Ed25519 public key of the directory, base64url. */
+  DIRECTORY_PUBLIC_KEY?: string;
+  /** Bearer token for POST/DELETE /relays (a secret in production). */
+  ADMIN_TOKEN?: string;
+  /** Base URL of this deployment as other relays reach it, e.g. https://relay.example.workers.dev */
+  PUBLIC_URL?: string;
+  ALLOW_PRIVATE_DESTINATIONS?: string;
+  MAX_BODY_BYTES?: string;
+  PING_INTERVAL_MS?: string;
+  CIRCUIT_IDLE_MS?: string;
+  CIRCUIT_REUSE_MS?: string;
+  EXIT_TIMEOUT_MS?: string;
+}
+
+const positive = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.minValue(1)), String(fallback));
+const flag = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transform((s) => s === "true" || s === "1")), "false");
+
+const ConfigSchema = v.object({
+  ALLOW_PRIVATE_DESTINATIONS: flag,
+  MAX_BODY_BYTES: positive(8 * 1024 * 1024),
+  PING_INTERVAL_MS: positive(10_000),
+  CIRCUIT_IDLE_MS: positive(120_000),
+  CIRCUIT_REUSE_MS: positive(10_000),
+  EXIT_TIMEOUT_MS: positive(30_000),
+});
+
+export interface RelayConfig {
+  allowPrivateDestinations: boolean;
+  maxBodyBytes: number;
+  pingIntervalMs: number;
+  circuitIdleMs: number;
+  circuitReuseMs: number;
+  exitTimeoutMs: number;
+}
+
+/** Throws a readable error naming the bad variable; callers turn it into a 503. */
+export function readConfig(env: Env): RelayConfig {
+  const parsed = v.safeParse(ConfigSchema, env);
+  if (!parsed.success) {
+    const name = parsed.issues[0]?.path?.[0]?.key;
+    throw new Error(`Configuration variable ${String(name)} is invalid.`);
+  }
+  const c = parsed.output;
+  return {
+    allowPrivateDestinations: c.ALLOW_PRIVATE_DESTINATIONS,
+    maxBodyBytes: c.MAX_BODY_BYTES,
+    pingIntervalMs: c.PING_INTERVAL_MS,
+    circuitIdleMs: c.CIRCUIT_IDLE_MS,
+    circuitReuseMs: c.CIRCUIT_REUSE_MS,
+    exitTimeoutMs: c.EXIT_TIMEOUT_MS,
+  };
+}

@@ -1,0 +1,44 @@
+// The exit: performs the HTTP request that came out of a circuit and reports the response,
+// or the failure, as data for the way back. Never throws.
+
+import { type ExitError, type ExitResult, type HttpRequestMessage, classifyDestination, endToEndHeaders } from "@shallot/protocol";
+import type { RelayConfig } from "./env.ts";
+import { readLimited } from "./read-limited.ts";
+
+const refuse = (error: string, message: string, status: number): ExitResult => ({ ok: false, error: { error, message, status } satisfies ExitError });
+
+export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs">): Promise<ExitResult> {
+  let url: URL;
+  try {
+    url = new URL(request.url);
+  } catch {
+    return refuse("invalid_url", "The destination is not an absolute URL.", 400);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return refuse("invalid_url", "The exit only fetches http and https URLs.", 400);
+  if (!config.allowPrivateDestinations && classifyDestination(url) === "private") {
+    return refuse("destination_refused", "The exit policy refuses loopback, private and link-local destinations.", 403);
+  }
+  if (request.body.length > config.maxBodyBytes) return refuse("body_too_large", "The request body exceeds the exit's limit.", 413);
+
+  let response: Response;
+  try {
+    response = await fetch(url, {
+      method: request.method,
+      headers: endToEndHeaders(request.headers),
+      body: request.method === "GET" || request.method === "HEAD" ? undefined : request.body,
+      redirect: "manual",
+      signal: AbortSignal.timeout(config.exitTimeoutMs),
+    });
+  } catch (error) {
+    const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
+    return timedOut
+      ? refuse("exit_timeout", "The destination did not answer in time.", 504)
+      : refuse("exit_fetch_failed", "The exit could not reach the destination.", 502);
+  }
+
+  const body = await readLimited(response.body, config.maxBodyBytes);
+  if (body === null) return refuse("response_too_large", "The destination's response exceeds the exit's body limit.", 502);
+  // fetch() has already decoded the body, so its former encoding and length no longer apply.
+  const headers = endToEndHeaders(response.headers).filter(([name]) => name !== "content-encoding");
+  return { ok: true, response: { status: response.status, statusText: response.statusText, headers, body } };
+}

@@ -1,0 +1,84 @@
+// The relay worker: relays (Durable Objects) and their cell endpoint, the admin routes that add
+// and retire relays, and the public gateway /fetch. Routes validate, call the DO, shape the answer.
+
+import { Hono } from "hono";
+import * as v from "valibot";
+import { RelayIdSchema } from "@shallot/protocol";
+import { requireAdmin } from "./admin.ts";
+import type { Env } from "./env.ts";
+import { handleGatewayFetch } from "./gateway.ts";
+import { errorResponse } from "./http-error.ts";
+import { MAX_CELL_BYTES, NEIGHBOUR_HEADER } from "./link.ts";
+import { readLimited } from "./read-limited.ts";
+
+export { Relay } from "./relay.ts";
+
+const app = new Hono<{ Bindings: Env }>();
+
+function relayStub(env: Env, id: string): DurableObjectStub<import("./relay.ts").Relay> | null {
+  if (!v.is(RelayIdSchema, id)) return null;
+  try {
+    return env.RELAY.get(env.RELAY.idFromString(id));
+  } catch {
+    return null; // well-formed but not an id of this namespace
+  }
+}
+
+const unknownRelay = () => errorResponse(404, "unknown_relay", "No relay with that id serves here.");
+
+app.get("/", (c) =>
+  c.json({
+    service: "shallot-relay",
+    endpoints: {
+      "GET|HEAD|POST|PUT|PATCH|DELETE /fetch?url=<absolute URL>": "anonymous request through a 3-relay circuit",
+      "POST /relays": "add a relay (admin)",
+      "GET /relays/:id": "a relay's signed descriptor",
+      "DELETE /relays/:id": "retire a relay (admin)",
+      "POST /relays/:id/cell": "link cells between hops (binary)",
+    },
+  }),
+);
+
+app.get("/health", (c) => c.json({ ok: true }));
+
+app.post("/relays", requireAdmin, async (c) => {
+  const base = c.env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(c.req.url).origin;
+  const id = c.env.RELAY.newUniqueId();
+  const signed = await c.env.RELAY.get(id).init(`${base}/relays/${id.toString()}`);
+  return c.json(signed.descriptor, 201);
+});
+
+app.get("/relays/:id", async (c) => {
+  const stub = relayStub(c.env, c.req.param("id"));
+  const signed = stub && (await stub.descriptor());
+  return signed ? c.json(signed) : unknownRelay();
+});
+
+app.delete("/relays/:id", requireAdmin, async (c) => {
+  const stub = relayStub(c.env, c.req.param("id"));
+  if (!stub || !(await stub.retire())) return unknownRelay();
+  return c.json({ id: c.req.param("id"), retired: true });
+});
+
+app.post("/relays/:id/cell", async (c) => {
+  const stub = relayStub(c.env, c.req.param("id"));
+  if (!stub) return unknownRelay();
+  const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? "client";
+  if (neighbour !== "client" && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
+  const cell = await readLimited(c.req.raw.body, MAX_CELL_BYTES);
+  if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
+  const result = await stub.handleCell(cell, neighbour);
+  if (!result.ok) return errorResponse(result.status, result.error, result.message);
+  return new Response(result.cell, { headers: { "content-type": "application/octet-stream" } });
+});
+
+app.all("/fetch", (c) => handleGatewayFetch(c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));
+
+app.notFound(() => errorResponse(404, "not_found", "No such route."));
+app.onError((error) => {
+  console.error("relay worker: unhandled", error instanceof Error ? error.name : typeof error);
+  if (error instanceof Error && /^Configuration variable/.test(error.message)) return errorResponse(503, "misconfigured", error.message);
+  return errorResponse(500, "internal_error", "The relay worker failed to handle the request.");
+});
+
+export default app;

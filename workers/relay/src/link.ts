@@ -1,0 +1,45 @@
+// Carries a link cell to the relay at `address`: a binary POST to `<address>/cell`. Within this
+// deployment it goes over the worker's own service binding (ctx.exports); to any other
+// deployment by plain fetch, since a relay's address is just a URL.
+
+import { MAX_BUCKET } from "@shallot/protocol";
+import { readLimited } from "./read-limited.ts";
+
+export const NEIGHBOUR_HEADER = "onion-neighbour";
+/** Largest link cell: a RELAY cell of the biggest bucket plus its header. */
+export const MAX_CELL_BYTES = MAX_BUCKET + 64;
+
+export class LinkError extends Error {
+  override readonly name = "LinkError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface LinkOptions {
+  /** Origin + path prefix of relays in this deployment, e.g. "http://127.0.0.1:8787/relays/". */
+  localPrefix: string;
+  /** The loopback service binding to this worker. */
+  self: Fetcher;
+  /** Relay id of the sender, or undefined when the sender is a client. */
+  neighbour?: string;
+}
+
+export async function sendCell(address: string, cell: Uint8Array, options: LinkOptions): Promise<Uint8Array<ArrayBuffer>> {
+  const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+  if (options.neighbour) headers[NEIGHBOUR_HEADER] = options.neighbour;
+  const init = { method: "POST", headers, body: cell };
+  const url = `${address.replace(/\/+$/, "")}/cell`;
+  const response = address.startsWith(options.localPrefix) ? await options.self.fetch(url, init) : await fetch(url, init);
+  if (!response.ok) {
+    const error = (await response.json().catch(() => null)) as { error?: string; message?: string } | null;
+    throw new LinkError(response.status, error?.error ?? "link_failed", error?.message ?? `The relay answered ${response.status}.`);
+  }
+  const body = await readLimited(response.body, MAX_CELL_BYTES);
+  if (!body) throw new LinkError(502, "link_failed", "The relay's answer is larger than any cell.");
+  return body;
+}

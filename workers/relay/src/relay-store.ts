@@ -1,0 +1,136 @@
+// The relay's SQL tables in Durable Object storage: its keys, the key table and the transfer table.
+// Rows survive eviction and restarts, so a relay keeps serving its circuits.
+
+import { type KeyRow, type RelayTables, type TransferRow, acceptSequence } from "@shallot/protocol";
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS relay_identity (
+  singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+  address TEXT NOT NULL,
+  identity_key BLOB NOT NULL,
+  onion_key BLOB NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS key_table (
+  link_id TEXT NOT NULL,
+  neighbour TEXT NOT NULL,
+  key_material BLOB NOT NULL,
+  replay_highest INTEGER NOT NULL DEFAULT 0,
+  replay_bitmap INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_used INTEGER NOT NULL,
+  PRIMARY KEY (link_id, neighbour)
+);
+CREATE INDEX IF NOT EXISTS key_table_last_used ON key_table (last_used);
+CREATE TABLE IF NOT EXISTS transfer_table (
+  in_link_id TEXT NOT NULL,
+  in_neighbour TEXT NOT NULL,
+  out_link_id TEXT NOT NULL,
+  out_neighbour TEXT NOT NULL,
+  out_address TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (in_link_id, in_neighbour),
+  UNIQUE (out_link_id, out_neighbour)
+);
+`;
+
+export interface StoredIdentity {
+  address: string;
+  identityKey: Uint8Array<ArrayBuffer>;
+  onionKey: Uint8Array<ArrayBuffer>;
+}
+
+const bytes = (value: unknown): Uint8Array<ArrayBuffer> => new Uint8Array(value as ArrayBuffer);
+
+export class RelayStore implements RelayTables {
+  constructor(private readonly sql: SqlStorage) {
+    sql.exec(SCHEMA);
+  }
+
+  loadIdentity(): StoredIdentity | null {
+    const row = this.sql.exec("SELECT address, identity_key, onion_key FROM relay_identity").toArray()[0];
+    if (!row) return null;
+    return { address: String(row.address), identityKey: bytes(row.identity_key), onionKey: bytes(row.onion_key) };
+  }
+
+  saveIdentity(identity: StoredIdentity, now: number): void {
+    this.sql.exec(
+      "INSERT INTO relay_identity (singleton, address, identity_key, onion_key, created_at) VALUES (1, ?, ?, ?, ?)",
+      identity.address,
+      identity.identityKey,
+      identity.onionKey,
+      now,
+    );
+  }
+
+  getKeys(linkId: string, neighbour: string): KeyRow | null {
+    const row = this.sql.exec("SELECT key_material FROM key_table WHERE link_id = ? AND neighbour = ?", linkId, neighbour).toArray()[0];
+    return row ? { linkId, neighbour, keyMaterial: bytes(row.key_material) } : null;
+  }
+
+  insertKeys(row: KeyRow, now: number): void {
+    this.sql.exec("INSERT INTO key_table (link_id, neighbour, key_material, created_at, last_used) VALUES (?, ?, ?, ?, ?)", row.linkId, row.neighbour, row.keyMaterial, now, now);
+  }
+
+  acceptSequence(linkId: string, neighbour: string, seq: number, now: number): boolean {
+    // Synchronous read-modify-write: SQL calls in a Durable Object cannot interleave.
+    const row = this.sql.exec("SELECT replay_highest, replay_bitmap FROM key_table WHERE link_id = ? AND neighbour = ?", linkId, neighbour).toArray()[0];
+    if (!row) return false;
+    const next = acceptSequence({ highest: Number(row.replay_highest), bitmap: Number(row.replay_bitmap) }, seq);
+    if (!next) return false;
+    this.sql.exec("UPDATE key_table SET replay_highest = ?, replay_bitmap = ?, last_used = ? WHERE link_id = ? AND neighbour = ?", next.highest, next.bitmap, now, linkId, neighbour);
+    return true;
+  }
+
+  touch(linkId: string, neighbour: string, now: number): void {
+    this.sql.exec("UPDATE key_table SET last_used = ? WHERE link_id = ? AND neighbour = ?", now, linkId, neighbour);
+  }
+
+  getTransfer(inLinkId: string, inNeighbour: string): TransferRow | null {
+    const row = this.sql.exec("SELECT out_link_id, out_neighbour, out_address FROM transfer_table WHERE in_link_id = ? AND in_neighbour = ?", inLinkId, inNeighbour).toArray()[0];
+    return row ? { inLinkId, inNeighbour, outLinkId: String(row.out_link_id), outNeighbour: String(row.out_neighbour), outAddress: String(row.out_address) } : null;
+  }
+
+  getTransferBack(outLinkId: string, outNeighbour: string): TransferRow | null {
+    const row = this.sql.exec("SELECT in_link_id, in_neighbour, out_address FROM transfer_table WHERE out_link_id = ? AND out_neighbour = ?", outLinkId, outNeighbour).toArray()[0];
+    return row ? { inLinkId: String(row.in_link_id), inNeighbour: String(row.in_neighbour), outLinkId, outNeighbour, outAddress: String(row.out_address) } : null;
+  }
+
+  insertTransfer(row: TransferRow, now: number): void {
+    this.sql.exec(
+      "INSERT INTO transfer_table (in_link_id, in_neighbour, out_link_id, out_neighbour, out_address, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      row.inLinkId,
+      row.inNeighbour,
+      row.outLinkId,
+      row.outNeighbour,
+      row.outAddress,
+      now,
+    );
+  }
+
+  deleteCircuit(linkId: string, neighbour: string): void {
+    this.sql.exec("DELETE FROM key_table WHERE link_id = ? AND neighbour = ?", linkId, neighbour);
+    this.sql.exec("DELETE FROM transfer_table WHERE in_link_id = ? AND in_neighbour = ?", linkId, neighbour);
+  }
+
+  /** Circuits whose last cell is older than `before`: the client-side ends, for teardown. */
+  idleCircuits(before: number, limit: number): { linkId: string; neighbour: string }[] {
+    return this.sql
+      .exec("SELECT link_id, neighbour FROM key_table WHERE last_used < ? ORDER BY last_used LIMIT ?", before, limit)
+      .toArray()
+      .map((row) => ({ linkId: String(row.link_id), neighbour: String(row.neighbour) }));
+  }
+
+  allCircuits(): { linkId: string; neighbour: string }[] {
+    return this.sql
+      .exec("SELECT link_id, neighbour FROM key_table")
+      .toArray()
+      .map((row) => ({ linkId: String(row.link_id), neighbour: String(row.neighbour) }));
+  }
+
+  counts(): { keys: number; transfers: number } {
+    const keys = Number(this.sql.exec("SELECT COUNT(*) AS n FROM key_table").one().n);
+    const transfers = Number(this.sql.exec("SELECT COUNT(*) AS n FROM transfer_table").one().n);
+    return { keys, transfers };
+  }
+}

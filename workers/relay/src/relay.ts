@@ -1,0 +1,148 @@
+// The Relay Durable Object: one onion router. It owns its keys and its key and transfer tables
+// (SQL), its heartbeat to the directory (alarm), and the fetches to its neighbours; the circuit
+// logic itself is the protocol package's RelayEngine.
+
+import { DurableObject } from "cloudflare:workers";
+import {
+  DestroyReason,
+  type ProtocolErrorCode,
+  RelayEngine,
+  type SignedDescriptor,
+  exportPrivateKey,
+  fromHex,
+  generateEd25519,
+  generateX25519,
+  importEd25519,
+  importX25519,
+  isProtocolError,
+  retirementSigningBytes,
+  ed25519Sign,
+  signDescriptor,
+  toBase64Url,
+  type KeyPair,
+} from "@shallot/protocol";
+import { publishDescriptor, retireDescriptor } from "./directory-client.ts";
+import { type Env, readConfig } from "./env.ts";
+import { performExitRequest } from "./exit.ts";
+import { sendCell } from "./link.ts";
+import { RelayStore } from "./relay-store.ts";
+import { selfBinding } from "./self.ts";
+
+export type CellResult = { ok: true; cell: Uint8Array } | { ok: false; status: number; error: string; message: string };
+
+const STATUS: Partial<Record<ProtocolErrorCode, number>> = { unknown_link: 404, message_too_large: 413 };
+/** Idle circuits torn down per alarm, so one alarm never runs long. */
+const EXPIRY_BATCH = 100;
+
+interface LoadedRelay {
+  address: string;
+  identity: KeyPair;
+  onion: KeyPair;
+  engine: RelayEngine;
+}
+
+export class Relay extends DurableObject<Env> {
+  private store!: RelayStore;
+  private relay: LoadedRelay | null = null;
+  private retiring = false;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.store = new RelayStore(ctx.storage.sql);
+      const stored = this.store.loadIdentity();
+      if (stored) this.relay = await this.load(stored.address, await importEd25519(stored.identityKey), await importX25519(stored.onionKey));
+    });
+  }
+
+  private get id(): string {
+    return this.ctx.id.toString();
+  }
+
+  private async load(address: string, identity: KeyPair, onion: KeyPair): Promise<LoadedRelay> {
+    const id = this.id;
+    const localPrefix = address.slice(0, address.length - id.length);
+    const engine = new RelayEngine({
+      identity: { id, relayId: fromHex(id), onionKey: onion },
+      tables: this.store,
+      clock: Date.now,
+      link: { send: (next, cell) => sendCell(next, cell, { localPrefix, self: selfBinding(), neighbour: id }) },
+      exit: (request) => performExitRequest(request, readConfig(this.env)),
+    });
+    return { address, identity, onion, engine };
+  }
+
+  /** Creates the relay's keys on first call (idempotent), publishes its descriptor, starts the heartbeat. */
+  async init(address: string): Promise<SignedDescriptor> {
+    if (!this.relay) {
+      const [identity, onion] = await Promise.all([generateEd25519(), generateX25519()]);
+      this.store.saveIdentity({ address, identityKey: await exportPrivateKey(identity.privateKey), onionKey: await exportPrivateKey(onion.privateKey) }, Date.now());
+      this.relay = await this.load(address, identity, onion);
+    }
+    const signed = await this.signedDescriptor(this.relay);
+    await publishDescriptor(this.env, signed).catch(() => {
+      // The heartbeat retries; a relay is useful as soon as the directory hears from it.
+    });
+    await this.ctx.storage.setAlarm(Date.now() + readConfig(this.env).pingIntervalMs);
+    return signed;
+  }
+
+  async descriptor(): Promise<SignedDescriptor | null> {
+    return this.relay ? this.signedDescriptor(this.relay) : null;
+  }
+
+  private signedDescriptor(relay: LoadedRelay): Promise<SignedDescriptor> {
+    return signDescriptor(
+      { id: this.id, address: relay.address, onionKey: toBase64Url(relay.onion.publicKey), identityKey: toBase64Url(relay.identity.publicKey), published: Date.now() },
+      relay.identity.privateKey,
+    );
+  }
+
+  async handleCell(cell: Uint8Array<ArrayBuffer>, neighbour: string): Promise<CellResult> {
+    if (!this.relay || this.retiring) return { ok: false, status: 404, error: "unknown_relay", message: "No relay with that id serves here." };
+    try {
+      return { ok: true, cell: await this.relay.engine.handle(cell, neighbour) };
+    } catch (error) {
+      if (isProtocolError(error)) return { ok: false, status: STATUS[error.code] ?? 400, error: error.code, message: error.message };
+      console.error("relay: cell failed", error instanceof Error ? error.name : typeof error);
+      return { ok: false, status: 500, error: "internal_error", message: "The relay could not process the cell." };
+    }
+  }
+
+  /** Row counts of the key and transfer tables (for status and tests). */
+  async tableCounts(): Promise<{ keys: number; transfers: number }> {
+    return this.store.counts();
+  }
+
+  /** Leaves the network: out of the consensus first, then every circuit torn down, then all state erased. */
+  async retire(): Promise<boolean> {
+    const relay = this.relay;
+    if (!relay) return false;
+    this.retiring = true;
+    const at = Date.now();
+    const signature = toBase64Url(await ed25519Sign(relay.identity.privateKey, retirementSigningBytes(this.id, at)));
+    await retireDescriptor(this.env, { id: this.id, at, signature }).catch(() => {
+      // Unreachable directory: the relay's silence prunes it within the TTL anyway.
+    });
+    for (const { linkId, neighbour } of this.store.allCircuits()) await relay.engine.destroy(linkId, neighbour, DestroyReason.HIBERNATING);
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.relay = null;
+    return true;
+  }
+
+  /** Heartbeat: re-publish the descriptor (the directory's liveness ping) and expire idle circuits. */
+  override async alarm(): Promise<void> {
+    const relay = this.relay;
+    if (!relay || this.retiring) return;
+    const config = readConfig(this.env);
+    try {
+      await publishDescriptor(this.env, await this.signedDescriptor(relay));
+    } catch (error) {
+      console.warn("relay: directory ping failed", error instanceof Error ? error.message : "");
+    }
+    const idle = this.store.idleCircuits(Date.now() - config.circuitIdleMs, EXPIRY_BATCH);
+    for (const { linkId, neighbour } of idle) await relay.engine.destroy(linkId, neighbour, DestroyReason.TIMEOUT);
+    await this.ctx.storage.setAlarm(Date.now() + config.pingIntervalMs);
+  }
+}

@@ -1,0 +1,35 @@
+// Test helpers: add relays through the admin route and talk to them as a client would.
+
+import { exports } from "cloudflare:workers";
+import { type CellTransport, type Descriptor } from "@shallot/protocol";
+
+export const ADMIN = { authorization: "Bearer test-admin-token" };
+
+export const worker = () => (exports as unknown as { default: Fetcher }).default;
+
+export async function addRelay(): Promise<Descriptor> {
+  const response = await worker().fetch("http://relay.test/relays", { method: "POST", headers: ADMIN });
+  if (response.status !== 201) throw new Error(`POST /relays answered ${response.status}`);
+  return response.json();
+}
+
+export const addRelays = (count: number) => Promise.all(Array.from({ length: count }, addRelay));
+
+/** A client's link to the entry: binary POSTs to <address>/cell, as the gateway sends them. */
+export const clientTransport: CellTransport = {
+  async send(address, cell) {
+    const response = await worker().fetch(`${address}/cell`, { method: "POST", body: cell });
+    if (!response.ok) {
+      const error = (await response.json()) as { error: string; message: string };
+      throw Object.assign(new Error(error.message), { code: error.error, status: response.status });
+    }
+    return new Uint8Array(await response.arrayBuffer());
+  },
+};
+
+export function relayStub(id: string) {
+  return env().RELAY.get(env().RELAY.idFromString(id));
+}
+
+import { env as workerEnv } from "cloudflare:workers";
+const env = () => workerEnv as unknown as Cloudflare.Env;

@@ -1,0 +1,29 @@
+import { generateKeyPairSync } from "node:crypto";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+// A directory key made for this run only: the relay pins its public half.
+const directoryKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!;
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest((ctx) => ({
+      wrangler: { configPath: "../../wrangler.toml" },
+      miniflare: {
+        bindings: {
+          ADMIN_TOKEN: "test-admin-token",
+          PUBLIC_URL: "http://relay.test",
+          // No directory runs in these tests: the origin answers 503 under /down/, so pings fail
+          // quietly (and are retried) and the gateway reports the directory unreachable.
+          DIRECTORY_URL: `${ctx.inject<string>("originUrl")}/down/`,
+          DIRECTORY_PUBLIC_KEY: directoryKey,
+          ALLOW_PRIVATE_DESTINATIONS: "true",
+          ORIGIN_URL: ctx.inject<string>("originUrl"),
+        },
+        // DIRECTORY_URL takes precedence, so the binding is never called; it only has to resolve.
+        serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },
+      },
+    })),
+  ],
+  test: { globalSetup: ["./test/origin-server.ts"], include: ["src/**/*.test.ts", "test/**/*.test.ts"] },
+});
