@@ -1,0 +1,37 @@
+// Every error the directory answers is JSON `{ error, message }` with a 4xx/5xx status.
+
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { DirectoryErrorCode } from "./directory.ts";
+
+export type ErrorCode =
+  | DirectoryErrorCode
+  | "invalid_json"
+  | "invalid_request"
+  | "payload_too_large"
+  | "not_found"
+  | "directory_unconfigured"
+  | "internal_error";
+
+/** Thrown by request parsing; app.onError turns it into the JSON body. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  constructor(
+    readonly status: ContentfulStatusCode,
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export const DIRECTORY_ERROR_STATUS = {
+  bad_signature: 400,
+  stale_descriptor: 400,
+  stale_retirement: 400,
+  identity_mismatch: 409,
+  unknown_relay: 404,
+} as const satisfies Record<DirectoryErrorCode, ContentfulStatusCode>;
+
+export const errorResponse = (c: Context, status: ContentfulStatusCode, error: ErrorCode, message: string): Response =>
+  c.json({ error, message }, status, { "Cache-Control": "no-store" });

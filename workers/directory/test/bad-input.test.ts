@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { call, expectError, fetchConsensus, makeRelay, sendJson, storedIds } from "./helpers.ts";
+
+describe("bad input stores nothing", () => {
+  // Every case checks that neither the stored relays nor the published consensus moved.
+  async function expectRejected(send: () => Promise<Response>, status: number, error: string) {
+    const storedBefore = await storedIds();
+    const consensusBefore = await fetchConsensus();
+    await expectError(await send(), status, error);
+    expect(await storedIds()).toEqual(storedBefore);
+    expect(await fetchConsensus()).toEqual(consensusBefore);
+  }
+
+  it("rejects a body that is not JSON", async () => {
+    await expectRejected(() => sendJson("POST", "/descriptors", "{ not json"), 400, "invalid_json");
+    await expectRejected(() => sendJson("POST", "/descriptors", ""), 400, "invalid_json");
+  });
+
+  it("rejects a descriptor with missing or extra fields", async () => {
+    const relay = await makeRelay();
+    const { descriptor, signature } = await relay.signed();
+    const { onionKey: _omitted, ...partial } = descriptor;
+    await expectRejected(() => sendJson("POST", "/descriptors", { descriptor: partial, signature }), 400, "invalid_request");
+    await expectRejected(() => sendJson("POST", "/descriptors", { descriptor }), 400, "invalid_request");
+    await expectRejected(() => sendJson("POST", "/descriptors", { descriptor: { ...descriptor, extra: 1 }, signature }), 400, "invalid_request");
+    await expectRejected(() => sendJson("POST", "/descriptors", { descriptor: { ...descriptor, address: "ftp://relay.test/" }, signature }), 400, "invalid_request");
+  });
+
+  it("rejects a descriptor whose signature does not cover its content", async () => {
+    const relay = await makeRelay();
+    const signed = await relay.signed();
+    const tampered = { ...signed, descriptor: { ...signed.descriptor, address: "https://evil.test/" } };
+    await expectRejected(() => sendJson("POST", "/descriptors", tampered), 400, "bad_signature");
+  });
+
+  it("rejects a descriptor published more than 5 minutes from now", async () => {
+    const relay = await makeRelay();
+    await expectRejected(async () => sendJson("POST", "/descriptors", await relay.signed({ published: Date.now() - 6 * 60_000 })), 400, "stale_descriptor");
+    await expectRejected(async () => sendJson("POST", "/descriptors", await relay.signed({ published: Date.now() + 6 * 60_000 })), 400, "stale_descriptor");
+  });
+
+  it("pins a relay id to the identity key that first registered it", async () => {
+    const owner = await makeRelay();
+    await owner.register();
+    const impostor = await makeRelay("https://impostor.test/");
+    await expectRejected(async () => sendJson("POST", "/descriptors", await impostor.signed({ id: owner.id })), 409, "identity_mismatch");
+    const listed = JSON.parse((await fetchConsensus()).document).relays.find((r: { id: string }) => r.id === owner.id);
+    expect(listed.address).toBe(owner.address);
+  });
+
+  it("refuses to roll a relay back to an older descriptor", async () => {
+    const relay = await makeRelay();
+    const older = await relay.signed({ published: Date.now() - 2000, address: "https://old.test/" });
+    await relay.register({ published: Date.now() });
+    await expectRejected(() => sendJson("POST", "/descriptors", older), 400, "stale_descriptor");
+  });
+
+  it("rejects a body over 64 KiB", async () => {
+    await expectRejected(() => sendJson("POST", "/descriptors", JSON.stringify({ pad: "x".repeat(70 * 1024) })), 413, "payload_too_large");
+  });
+
+  it("answers unknown routes with a JSON 404", async () => {
+    await expectRejected(() => call("/nowhere"), 404, "not_found");
+    await expectRejected(() => call("/descriptors"), 404, "not_found");
+  });
+});
