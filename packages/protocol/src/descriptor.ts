@@ -1,7 +1,7 @@
 // A relay's descriptor: who it is, where it listens, its onion key; signed by its identity key.
 
 import * as v from "valibot";
-import { type Bytes, fromBase64Url, toBase64Url, utf8 } from "./bytes.ts";
+import { type Bytes, fromBase64Url, toBase64Url, toHex, utf8 } from "./bytes.ts";
 import { ed25519Sign, ed25519Verify } from "./x25519.ts";
 
 /** True for an absolute http: or https: URL (never throws, unlike `new URL`). */
@@ -45,8 +45,20 @@ export async function signDescriptor(descriptor: Descriptor, identityKey: Crypto
   return { descriptor, signature: toBase64Url(signature) };
 }
 
-export const verifyDescriptor = (signed: SignedDescriptor): Promise<boolean> =>
-  ed25519Verify(fromBase64Url(signed.descriptor.identityKey), fromBase64Url(signed.signature), descriptorSigningBytes(signed.descriptor));
+/**
+ * A relay's id is the SHA-256 of its identity key (as Tor's fingerprint is a hash of its identity
+ * key), so an id cannot be claimed by anyone who lacks that key.
+ */
+export async function relayIdFor(identityKey: Bytes): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", identityKey)));
+}
+
+/** True when the signature verifies under the identity key and the id is that key's fingerprint. */
+export async function verifyDescriptor(signed: SignedDescriptor): Promise<boolean> {
+  const identityKey = fromBase64Url(signed.descriptor.identityKey);
+  if ((await relayIdFor(identityKey)) !== signed.descriptor.id) return false;
+  return ed25519Verify(identityKey, fromBase64Url(signed.signature), descriptorSigningBytes(signed.descriptor));
+}
 
 /** A relay leaving the network says so under its identity key, so nobody else can retire it. */
 export const RetirementSchema = v.strictObject({ id: RelayIdSchema, at: v.pipe(v.number(), v.integer()), signature: Signature });

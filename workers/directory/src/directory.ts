@@ -18,7 +18,7 @@ import { FRESHNESS_WINDOW_MS, isFresh } from "./freshness.ts";
 import * as table from "./relay-table.ts";
 import { signingKey } from "./signing-key.ts";
 
-export type DirectoryErrorCode = "bad_signature" | "stale_descriptor" | "identity_mismatch" | "unknown_relay" | "stale_retirement";
+export type DirectoryErrorCode = "bad_signature" | "stale_descriptor" | "unknown_relay" | "stale_retirement";
 export type Failure = { ok: false; error: DirectoryErrorCode; message: string };
 export type Outcome = { ok: true; id: string } | Failure;
 
@@ -50,12 +50,11 @@ export class Directory extends DurableObject<Env> {
   /** Admits a new relay or refreshes a known one; this is also the relay's periodic ping. */
   async register(signed: SignedDescriptor): Promise<Outcome> {
     const d = signed.descriptor;
-    if (!(await verifyDescriptor(signed))) return fail("bad_signature", "The descriptor signature does not verify under its identity key.");
+    if (!(await verifyDescriptor(signed))) return fail("bad_signature", "The descriptor's signature or id does not match its identity key.");
     // From here to the alarm check everything is synchronous, so no other request interleaves.
     const now = Date.now();
     if (!isFresh(d.published, now)) return fail("stale_descriptor", "The descriptor's published time is more than 5 minutes from the directory's clock.");
     const known = table.getRelay(this.sql, d.id);
-    if (known && known.identityKey !== d.identityKey) return fail("identity_mismatch", "This relay id is registered under another identity key.");
     if (known && d.published < known.published) return fail("stale_descriptor", "A newer descriptor of this relay is already registered.");
     const retiredAt = table.getRetirement(this.sql, d.id);
     if (retiredAt !== null && d.published <= retiredAt) return fail("stale_descriptor", "The relay retired after this descriptor was published.");

@@ -29,7 +29,6 @@ export const DIRECTORY_ERROR_STATUS = {
   bad_signature: 400,
   stale_descriptor: 400,
   stale_retirement: 400,
-  identity_mismatch: 409,
   unknown_relay: 404,
 } as const satisfies Record<DirectoryErrorCode, ContentfulStatusCode>;
 

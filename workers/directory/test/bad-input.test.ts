@@ -39,11 +39,11 @@ describe("bad input stores nothing", () => {
     await expectRejected(async () => sendJson("POST", "/descriptors", await relay.signed({ published: Date.now() + 6 * 60_000 })), 400, "stale_descriptor");
   });
 
-  it("pins a relay id to the identity key that first registered it", async () => {
+  it("refuses a descriptor whose id is not the fingerprint of its identity key", async () => {
     const owner = await makeRelay();
     await owner.register();
     const impostor = await makeRelay("https://impostor.test/");
-    await expectRejected(async () => sendJson("POST", "/descriptors", await impostor.signed({ id: owner.id })), 409, "identity_mismatch");
+    await expectRejected(async () => sendJson("POST", "/descriptors", await impostor.signed({ id: owner.id })), 400, "bad_signature");
     const listed = JSON.parse((await fetchConsensus()).document).relays.find((r: { id: string }) => r.id === owner.id);
     expect(listed.address).toBe(owner.address);
   });

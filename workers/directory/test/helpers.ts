@@ -10,6 +10,7 @@ import {
   generateEd25519,
   generateX25519,
   randomBytes,
+  relayIdFor,
   retirementSigningBytes,
   signDescriptor,
   toBase64Url,
@@ -29,7 +30,7 @@ export const sendJson = (method: string, path: string, body: unknown) =>
 export async function makeRelay(address = `https://relay-${toHex(randomBytes(3))}.test/`) {
   const identity = await generateEd25519();
   const onion = await generateX25519();
-  const id = toHex(randomBytes(32));
+  const id = await relayIdFor(identity.publicKey);
   const descriptor = (changes: Partial<Descriptor> = {}): Descriptor => ({
     id,
     address,

@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import * as v from "valibot";
-import { RelayIdSchema } from "@shallot/protocol";
+import { RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
 import type { Env } from "./env.ts";
 import { handleGatewayFetch } from "./gateway.ts";
@@ -16,12 +16,8 @@ export { Relay } from "./relay.ts";
 const app = new Hono<{ Bindings: Env }>();
 
 function relayStub(env: Env, id: string): DurableObjectStub<import("./relay.ts").Relay> | null {
-  if (!v.is(RelayIdSchema, id)) return null;
-  try {
-    return env.RELAY.get(env.RELAY.idFromString(id));
-  } catch {
-    return null; // well-formed but not an id of this namespace
-  }
+  // Each relay's object is named by its id (its identity key's fingerprint).
+  return v.is(RelayIdSchema, id) ? env.RELAY.get(env.RELAY.idFromName(id)) : null;
 }
 
 const unknownRelay = () => errorResponse(404, "unknown_relay", "No relay with that id serves here.");
@@ -43,8 +39,11 @@ app.get("/health", (c) => c.json({ ok: true }));
 
 app.post("/relays", requireAdmin, async (c) => {
   const base = c.env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(c.req.url).origin;
-  const id = c.env.RELAY.newUniqueId();
-  const signed = await c.env.RELAY.get(id).init(`${base}/relays/${id.toString()}`);
+  // The identity key is made here because the relay's object is named by its fingerprint;
+  // it goes to that object once, over RPC inside this deployment, and is never returned.
+  const identity = await generateEd25519();
+  const id = await relayIdFor(identity.publicKey);
+  const signed = await c.env.RELAY.get(c.env.RELAY.idFromName(id)).init(`${base}/relays/${id}`, await exportPrivateKey(identity.privateKey));
   return c.json(signed.descriptor, 201);
 });
 

@@ -6,6 +6,7 @@ import { type KeyRow, type RelayTables, type TransferRow, acceptSequence } from 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS relay_identity (
   singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+  id TEXT NOT NULL,
   address TEXT NOT NULL,
   identity_key BLOB NOT NULL,
   onion_key BLOB NOT NULL,
@@ -35,6 +36,7 @@ CREATE TABLE IF NOT EXISTS transfer_table (
 `;
 
 export interface StoredIdentity {
+  id: string;
   address: string;
   identityKey: Uint8Array<ArrayBuffer>;
   onionKey: Uint8Array<ArrayBuffer>;
@@ -43,19 +45,29 @@ export interface StoredIdentity {
 const bytes = (value: unknown): Uint8Array<ArrayBuffer> => new Uint8Array(value as ArrayBuffer);
 
 export class RelayStore implements RelayTables {
+  /**
+   * Tables exist only once the relay is created: anyone may name a Durable Object by a relay id,
+   * and a lookup of an id that serves nothing must write nothing.
+   */
+  private ready: boolean;
+
   constructor(private readonly sql: SqlStorage) {
-    sql.exec(SCHEMA);
+    this.ready = sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'relay_identity'").toArray().length > 0;
   }
 
   loadIdentity(): StoredIdentity | null {
-    const row = this.sql.exec("SELECT address, identity_key, onion_key FROM relay_identity").toArray()[0];
+    if (!this.ready) return null;
+    const row = this.sql.exec("SELECT id, address, identity_key, onion_key FROM relay_identity").toArray()[0];
     if (!row) return null;
-    return { address: String(row.address), identityKey: bytes(row.identity_key), onionKey: bytes(row.onion_key) };
+    return { id: String(row.id), address: String(row.address), identityKey: bytes(row.identity_key), onionKey: bytes(row.onion_key) };
   }
 
   saveIdentity(identity: StoredIdentity, now: number): void {
+    this.sql.exec(SCHEMA);
+    this.ready = true;
     this.sql.exec(
-      "INSERT INTO relay_identity (singleton, address, identity_key, onion_key, created_at) VALUES (1, ?, ?, ?, ?)",
+      "INSERT INTO relay_identity (singleton, id, address, identity_key, onion_key, created_at) VALUES (1, ?, ?, ?, ?, ?)",
+      identity.id,
       identity.address,
       identity.identityKey,
       identity.onionKey,
@@ -128,7 +140,13 @@ export class RelayStore implements RelayTables {
       .map((row) => ({ linkId: String(row.link_id), neighbour: String(row.neighbour) }));
   }
 
+  /** After the storage was erased (retirement). */
+  forgetSchema(): void {
+    this.ready = false;
+  }
+
   counts(): { keys: number; transfers: number } {
+    if (!this.ready) return { keys: 0, transfers: 0 };
     const keys = Number(this.sql.exec("SELECT COUNT(*) AS n FROM key_table").one().n);
     const transfers = Number(this.sql.exec("SELECT COUNT(*) AS n FROM transfer_table").one().n);
     return { keys, transfers };

@@ -10,7 +10,7 @@ import {
   type SignedDescriptor,
   exportPrivateKey,
   fromHex,
-  generateEd25519,
+  relayIdFor,
   generateX25519,
   importEd25519,
   importX25519,
@@ -35,6 +35,8 @@ const STATUS: Partial<Record<ProtocolErrorCode, number>> = { unknown_link: 404, 
 const EXPIRY_BATCH = 100;
 
 interface LoadedRelay {
+  /** Fingerprint of the identity key: hex(SHA-256(identity public key)). */
+  id: string;
   address: string;
   identity: KeyPair;
   onion: KeyPair;
@@ -51,16 +53,11 @@ export class Relay extends DurableObject<Env> {
     void ctx.blockConcurrencyWhile(async () => {
       this.store = new RelayStore(ctx.storage.sql);
       const stored = this.store.loadIdentity();
-      if (stored) this.relay = await this.load(stored.address, await importEd25519(stored.identityKey), await importX25519(stored.onionKey));
+      if (stored) this.relay = await this.load(stored.id, stored.address, await importEd25519(stored.identityKey), await importX25519(stored.onionKey));
     });
   }
 
-  private get id(): string {
-    return this.ctx.id.toString();
-  }
-
-  private async load(address: string, identity: KeyPair, onion: KeyPair): Promise<LoadedRelay> {
-    const id = this.id;
+  private async load(id: string, address: string, identity: KeyPair, onion: KeyPair): Promise<LoadedRelay> {
     const localPrefix = address.slice(0, address.length - id.length);
     const engine = new RelayEngine({
       identity: { id, relayId: fromHex(id), onionKey: onion },
@@ -69,15 +66,21 @@ export class Relay extends DurableObject<Env> {
       link: { send: (next, cell) => sendCell(next, cell, { localPrefix, self: selfBinding(), neighbour: id }) },
       exit: (request) => performExitRequest(request, readConfig(this.env)),
     });
-    return { address, identity, onion, engine };
+    return { id, address, identity, onion, engine };
   }
 
-  /** Creates the relay's keys on first call (idempotent), publishes its descriptor, starts the heartbeat. */
-  async init(address: string): Promise<SignedDescriptor> {
+  /**
+   * Creates the relay on first call (idempotent): keeps the identity key it is given (the worker
+   * names this object by that key's fingerprint), makes its onion key, publishes its descriptor
+   * and starts the heartbeat.
+   */
+  async init(address: string, identityPkcs8: Uint8Array<ArrayBuffer>): Promise<SignedDescriptor> {
     if (!this.relay) {
-      const [identity, onion] = await Promise.all([generateEd25519(), generateX25519()]);
-      this.store.saveIdentity({ address, identityKey: await exportPrivateKey(identity.privateKey), onionKey: await exportPrivateKey(onion.privateKey) }, Date.now());
-      this.relay = await this.load(address, identity, onion);
+      const [identity, onion] = await Promise.all([importEd25519(identityPkcs8), generateX25519()]);
+      const id = await relayIdFor(identity.publicKey);
+      if (!address.endsWith(`/${id}`)) throw new Error("The relay address must end with its id.");
+      this.store.saveIdentity({ id, address, identityKey: identityPkcs8, onionKey: await exportPrivateKey(onion.privateKey) }, Date.now());
+      this.relay = await this.load(id, address, identity, onion);
     }
     const signed = await this.signedDescriptor(this.relay);
     await publishDescriptor(this.env, signed).catch(() => {
@@ -93,7 +96,7 @@ export class Relay extends DurableObject<Env> {
 
   private signedDescriptor(relay: LoadedRelay): Promise<SignedDescriptor> {
     return signDescriptor(
-      { id: this.id, address: relay.address, onionKey: toBase64Url(relay.onion.publicKey), identityKey: toBase64Url(relay.identity.publicKey), published: Date.now() },
+      { id: relay.id, address: relay.address, onionKey: toBase64Url(relay.onion.publicKey), identityKey: toBase64Url(relay.identity.publicKey), published: Date.now() },
       relay.identity.privateKey,
     );
   }
@@ -120,13 +123,14 @@ export class Relay extends DurableObject<Env> {
     if (!relay) return false;
     this.retiring = true;
     const at = Date.now();
-    const signature = toBase64Url(await ed25519Sign(relay.identity.privateKey, retirementSigningBytes(this.id, at)));
-    await retireDescriptor(this.env, { id: this.id, at, signature }).catch(() => {
+    const signature = toBase64Url(await ed25519Sign(relay.identity.privateKey, retirementSigningBytes(relay.id, at)));
+    await retireDescriptor(this.env, { id: relay.id, at, signature }).catch(() => {
       // Unreachable directory: the relay's silence prunes it within the TTL anyway.
     });
     for (const { linkId, neighbour } of this.store.allCircuits()) await relay.engine.destroy(linkId, neighbour, DestroyReason.HIBERNATING);
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
+    this.store.forgetSchema();
     this.relay = null;
     return true;
   }

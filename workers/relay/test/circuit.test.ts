@@ -63,7 +63,7 @@ describe("circuits across Relay Durable Objects", () => {
   it("expires an idle circuit by the entry's alarm, on every hop", async () => {
     const { ids } = await circuitThrough();
     const entry = relayStub(ids[0]!);
-    await runInDurableObject(entry, (_: Relay, state) => {
+    await runInDurableObject(entry, (_: Relay, state: DurableObjectState) => {
       state.storage.sql.exec("UPDATE key_table SET last_used = 0");
     });
     expect(await runDurableObjectAlarm(entry)).toBe(true);

@@ -28,7 +28,7 @@ export const clientTransport: CellTransport = {
 };
 
 export function relayStub(id: string) {
-  return env().RELAY.get(env().RELAY.idFromString(id));
+  return env().RELAY.get(env().RELAY.idFromName(id));
 }
 
 import { env as workerEnv } from "cloudflare:workers";
