@@ -99,9 +99,12 @@ export class ByteWriter {
 
 /** Big-endian reader that throws a RangeError instead of reading past the end. */
 export class ByteReader {
+  readonly bytes: Bytes;
   private readonly view: DataView;
   offset = 0;
-  constructor(readonly bytes: Bytes) {
+  // Fields are assigned by hand (no parameter properties) so Node can run this file by type stripping.
+  constructor(bytes: Bytes) {
+    this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
   get remaining(): number {

@@ -36,12 +36,15 @@ export type ExitResult = { ok: true; response: HttpResponseMessage } | { ok: fal
 export class Circuit {
   private seq = 0;
   private destroyed = false;
+  private readonly transport: CellTransport;
+  readonly linkId: Bytes;
+  readonly hops: CircuitHop[];
 
-  private constructor(
-    private readonly transport: CellTransport,
-    readonly linkId: Bytes,
-    readonly hops: CircuitHop[],
-  ) {}
+  private constructor(transport: CellTransport, linkId: Bytes, hops: CircuitHop[]) {
+    this.transport = transport;
+    this.linkId = linkId;
+    this.hops = hops;
+  }
 
   get isDestroyed(): boolean {
     return this.destroyed;
@@ -126,7 +129,8 @@ export class Circuit {
       backward = await applyLayer(this.hops[i]!.keys.backward.cipher, nonces[i]!, backward);
       const cell = await openRelayCell(this.hops[i]!.keys.backward.mac, nonces[i]!, backward);
       if (cell) {
-        if (cell.seq !== seq) break;
+        // Only the hop the cell was sent to answers it; another hop recognizing one is forging it.
+        if (cell.seq !== seq || i !== target) break;
         return cell;
       }
     }

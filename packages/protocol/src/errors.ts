@@ -18,11 +18,10 @@ export type ProtocolErrorCode =
 
 export class ProtocolError extends Error {
   override readonly name = "ProtocolError";
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-  ) {
+  readonly code: ProtocolErrorCode;
+  constructor(code: ProtocolErrorCode, message: string) {
     super(message);
+    this.code = code;
   }
 }
 

@@ -32,9 +32,18 @@ async function expandKeys(secretInput: Bytes): Promise<Bytes> {
   return new Uint8Array(bits);
 }
 
-function rejectZero(shared: Bytes): void {
-  // An all-zero output means a low-order point was sent; tor-spec requires aborting.
-  if (shared.every((byte) => byte === 0)) throw new ProtocolError("handshake_failed", "The key exchange produced a degenerate shared secret.");
+/** X25519 that refuses low-order points: tor-spec requires aborting on an all-zero output. */
+async function exchange(privateKey: CryptoKey, publicKey: Bytes): Promise<Bytes> {
+  const degenerate = () => new ProtocolError("handshake_failed", "The key exchange produced a degenerate shared secret.");
+  let shared: Bytes;
+  try {
+    shared = await x25519(privateKey, publicKey);
+  } catch {
+    // WebCrypto (OpenSSL, BoringSSL) itself throws an OperationError on an all-zero output.
+    throw degenerate();
+  }
+  if (shared.every((byte) => byte === 0)) throw degenerate();
+  return shared;
 }
 
 export interface NtorClientState {
@@ -66,10 +75,8 @@ export async function ntorServer(onionskin: Bytes, relay: NtorRelayIdentity, eph
     throw new ProtocolError("wrong_relay", "The handshake names another relay or onion key.");
   }
   const y = ephemeral ?? (await generateX25519());
-  const xy = await x25519(y.privateKey, X);
-  const xb = await x25519(relay.onionKey.privateKey, X);
-  rejectZero(xy);
-  rejectZero(xb);
+  const xy = await exchange(y.privateKey, X);
+  const xb = await exchange(relay.onionKey.privateKey, X);
   const Y = y.publicKey;
   const secretInput = concat(xy, xb, id, B, X, Y, utf8(PROTOID));
   const verify = await hmacSha256(T_VERIFY, secretInput);
@@ -82,10 +89,8 @@ export async function ntorClientFinish(state: NtorClientState, reply: Bytes): Pr
   if (reply.length !== NTOR_REPLY_BYTES) throw new ProtocolError("handshake_failed", "The handshake reply has the wrong length.");
   const Y = reply.subarray(0, 32);
   const auth = reply.subarray(32);
-  const yx = await x25519(state.ephemeral.privateKey, Y);
-  const bx = await x25519(state.ephemeral.privateKey, state.onionKey);
-  rejectZero(yx);
-  rejectZero(bx);
+  const yx = await exchange(state.ephemeral.privateKey, Y);
+  const bx = await exchange(state.ephemeral.privateKey, state.onionKey);
   const X = state.ephemeral.publicKey;
   const secretInput = concat(yx, bx, state.relayId, state.onionKey, X, Y, utf8(PROTOID));
   const verify = await hmacSha256(T_VERIFY, secretInput);

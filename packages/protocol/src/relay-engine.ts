@@ -66,7 +66,11 @@ const KEY_CACHE_LIMIT = 1024;
 export class RelayEngine {
   private readonly keyCache = new Map<string, CircuitKeys>();
 
-  constructor(private readonly options: RelayEngineOptions) {}
+  private readonly options: RelayEngineOptions;
+
+  constructor(options: RelayEngineOptions) {
+    this.options = options;
+  }
 
   /** Answers one link cell from `neighbour`. Throws ProtocolError for cells that do not parse or name no circuit. */
   async handle(bytes: Bytes, neighbour: string): Promise<Bytes> {

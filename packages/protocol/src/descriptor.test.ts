@@ -1,0 +1,99 @@
+import * as v from "valibot";
+import { describe, expect, it } from "vitest";
+import { fromHex, fromUtf8, toBase64Url, toHex } from "./bytes.ts";
+import { type Descriptor, DescriptorSchema, SignedDescriptorSchema, descriptorSigningBytes, relayIdFor, signDescriptor, verifyDescriptor } from "./descriptor.ts";
+import { generateX25519, importEd25519 } from "./x25519.ts";
+
+async function fixture() {
+  const identity = await importEd25519(fromHex("11".repeat(32)));
+  const onion = await generateX25519();
+  const descriptor: Descriptor = {
+    id: await relayIdFor(identity.publicKey),
+    address: "https://relay-1.example.workers.dev/relays/1",
+    onionKey: toBase64Url(onion.publicKey),
+    identityKey: toBase64Url(identity.publicKey),
+    published: 1_700_000_000_000,
+  };
+  return { identity, descriptor };
+}
+
+describe("signed descriptors", () => {
+  it("verify under the identity key they carry", async () => {
+    const { identity, descriptor } = await fixture();
+    const signed = await signDescriptor(descriptor, identity.privateKey);
+    expect(v.is(SignedDescriptorSchema, signed)).toBe(true);
+    expect(await verifyDescriptor(signed)).toBe(true);
+  });
+
+  it("sign one field a line, in a fixed order, under a context string", async () => {
+    const { descriptor } = await fixture();
+    expect(fromUtf8(descriptorSigningBytes(descriptor))).toBe(
+      ["shallot-descriptor-v1", descriptor.id, descriptor.address, descriptor.onionKey, descriptor.identityKey, String(descriptor.published)].join("\n"),
+    );
+  });
+
+  it.each<[string, (d: Descriptor) => Descriptor]>([
+    ["id", (d) => ({ ...d, id: "0".repeat(64) })],
+    ["address", (d) => ({ ...d, address: "https://evil.example/relays/1" })],
+    ["onionKey", (d) => ({ ...d, onionKey: toBase64Url(new Uint8Array(32).fill(9)) })],
+    ["published", (d) => ({ ...d, published: d.published + 1 })],
+  ])("are refused when the %s field was changed after signing", async (_, tamper) => {
+    const { identity, descriptor } = await fixture();
+    const signed = await signDescriptor(descriptor, identity.privateKey);
+    expect(await verifyDescriptor({ ...signed, descriptor: tamper(signed.descriptor) })).toBe(false);
+  });
+
+  it("are refused when the identity key is swapped for another one", async () => {
+    const { identity, descriptor } = await fixture();
+    const other = await importEd25519(fromHex("22".repeat(32)));
+    const signed = await signDescriptor(descriptor, identity.privateKey);
+    expect(await verifyDescriptor({ ...signed, descriptor: { ...descriptor, identityKey: toBase64Url(other.publicKey) } })).toBe(false);
+  });
+
+  it("are refused when signed by a key other than the one they carry", async () => {
+    const { descriptor } = await fixture();
+    const other = await importEd25519(fromHex("22".repeat(32)));
+    expect(await verifyDescriptor(await signDescriptor(descriptor, other.privateKey))).toBe(false);
+  });
+
+  it("name the relay by the SHA-256 fingerprint of its identity key", async () => {
+    const { identity, descriptor } = await fixture();
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", identity.publicKey));
+    expect(descriptor.id).toBe(toHex(digest));
+  });
+
+  it("are refused when correctly signed but claiming an id that is not the key's fingerprint", async () => {
+    const { identity, descriptor } = await fixture();
+    const victim = await importEd25519(fromHex("33".repeat(32)));
+    const claimed = { ...descriptor, id: await relayIdFor(victim.publicKey) };
+    expect(await verifyDescriptor(await signDescriptor(claimed, identity.privateKey))).toBe(false);
+  });
+
+  it("are refused when the signature has a flipped bit", async () => {
+    const { identity, descriptor } = await fixture();
+    const signed = await signDescriptor(descriptor, identity.privateKey);
+    const flipped = signed.signature[0] === "A" ? `B${signed.signature.slice(1)}` : `A${signed.signature.slice(1)}`;
+    expect(await verifyDescriptor({ ...signed, signature: flipped })).toBe(false);
+  });
+});
+
+describe("DescriptorSchema", () => {
+  it.each<[string, Partial<Descriptor> & Record<string, unknown>]>([
+    ["an uppercase id", { id: "A".repeat(64) }],
+    ["a short id", { id: "a".repeat(63) }],
+    ["a non-http address", { address: "ftp://relay.example/" }],
+    ["a relative address", { address: "/relays/1" }],
+    ["a 31-byte onion key", { onionKey: toBase64Url(new Uint8Array(31)) }],
+    ["a negative published time", { published: -1 }],
+    ["a fractional published time", { published: 1.5 }],
+    ["an unknown field", { extra: 1 }],
+  ])("refuses %s", async (_, change) => {
+    const { descriptor } = await fixture();
+    expect(v.is(DescriptorSchema, { ...descriptor, ...change })).toBe(false);
+  });
+
+  it("accepts a well-formed descriptor", async () => {
+    const { descriptor } = await fixture();
+    expect(v.is(DescriptorSchema, descriptor)).toBe(true);
+  });
+});

@@ -1,0 +1,181 @@
+// Regenerates the JSON vectors from our implementation: GENERATE_VECTORS=1 npx vitest run test-vectors/generate.test.ts
+// Inputs are fixed (RFC 7748 / RFC 8032 keys where one fits, otherwise SHA-256 of a label), so the
+// output only changes if the protocol does; vectors.test.ts then checks the code against the files.
+
+import { writeFileSync } from "node:fs";
+import { it } from "vitest";
+import {
+  type Bytes,
+  CellCommand,
+  type ConsensusDocument,
+  type Descriptor,
+  DestroyReason,
+  RelayCommand,
+  applyLayer,
+  descriptorSigningBytes,
+  encodeCell,
+  fromHex,
+  fromUtf8,
+  importCircuitKeys,
+  importEd25519,
+  importX25519,
+  nextNonce,
+  ntorClientStart,
+  relayIdFor,
+  ntorServer,
+  sealRelayCell,
+  signConsensus,
+  signDescriptor,
+  toBase64Url,
+  toHex,
+  utf8,
+} from "../src/index.ts";
+
+const label = async (text: string): Promise<Bytes> => new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(`shallot test vector: ${text}`)));
+const aes = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "AES-CTR" }, false, ["encrypt"]);
+const hmac = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+const pattern = (length: number, seed: number): Bytes => Uint8Array.from({ length }, (_, i) => (seed + i * 29) & 255);
+const write = (name: string, value: unknown) => writeFileSync(new URL(`./${name}`, import.meta.url), `${JSON.stringify(value, null, 2)}\n`);
+
+const RFC7748_ALICE = "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a";
+const RFC7748_BOB = "5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb";
+const RFC8032_TEST1 = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+
+async function ntorVector(name: string, x: Bytes, y: Bytes, b: Bytes, relayId: Bytes) {
+  const [X, Y, B] = await Promise.all([importX25519(x), importX25519(y), importX25519(b)]);
+  const { onionskin } = await ntorClientStart(relayId, B.publicKey, X);
+  const { reply, keyMaterial } = await ntorServer(onionskin, { relayId, onionKey: B }, Y);
+  return {
+    name,
+    relayId: toHex(relayId),
+    b: toHex(b),
+    B: toHex(B.publicKey),
+    x: toHex(x),
+    X: toHex(X.publicKey),
+    y: toHex(y),
+    Y: toHex(Y.publicKey),
+    onionskin: toHex(onionskin),
+    reply: toHex(reply),
+    keyMaterial: toHex(keyMaterial),
+  };
+}
+
+async function layerVector(name: string, key: Bytes, nonceKey: Bytes, nonce: Bytes, plaintext: Bytes) {
+  return {
+    name,
+    key: toHex(key),
+    nonceKey: toHex(nonceKey),
+    nonce: toHex(nonce),
+    plaintext: toHex(plaintext),
+    ciphertext: toHex(await applyLayer(await aes(key), nonce, plaintext)),
+    nextNonce: toHex(await nextNonce(await hmac(nonceKey), nonce)),
+  };
+}
+
+async function relayCellVector(name: string, macKey: Bytes, nonce: Bytes, command: RelayCommand, seq: number, data: Bytes) {
+  const sealed = await sealRelayCell(await hmac(macKey), nonce, { command, seq, data });
+  return { name, macKey: toHex(macKey), nonce: toHex(nonce), command, seq, data: toHex(data), sealed: toHex(sealed) };
+}
+
+/** A client's REQUEST to the exit of a 3-hop circuit, and the exit's RESPONSE back, as each hop sees them. */
+async function circuitVector(keyMaterial: Bytes[], entryNonce: Bytes) {
+  const keys = await Promise.all(keyMaterial.map(importCircuitKeys));
+  const nonces = [entryNonce];
+  for (let i = 1; i < keys.length; i++) nonces.push(await nextNonce(keys[i - 1]!.nonce, nonces[i - 1]!));
+  const exit = keys.length - 1;
+  const request = { command: RelayCommand.REQUEST, seq: 1, data: utf8("a request for the exit") };
+  const forwardPlaintext = await sealRelayCell(keys[exit]!.forward.mac, nonces[exit]!, request);
+  // forward[i]: the payload hop i receives. The client adds every layer; hop i removes its own.
+  const forward: Bytes[] = new Array(keys.length);
+  let payload = forwardPlaintext;
+  for (let i = exit; i >= 0; i--) {
+    payload = await applyLayer(keys[i]!.forward.cipher, nonces[i]!, payload);
+    forward[i] = payload;
+  }
+  const response = { command: RelayCommand.RESPONSE, seq: 1, data: utf8("the exit's answer") };
+  const backwardPlaintext = await sealRelayCell(keys[exit]!.backward.mac, nonces[exit]!, response);
+  // backward[i]: the payload hop i sends towards the client, after adding its layer.
+  const backward: Bytes[] = new Array(keys.length);
+  payload = backwardPlaintext;
+  for (let i = exit; i >= 0; i--) {
+    payload = await applyLayer(keys[i]!.backward.cipher, nonces[i]!, payload);
+    backward[i] = payload;
+  }
+  return {
+    hops: keyMaterial.map((material, i) => ({ keyMaterial: toHex(material), nonce: toHex(nonces[i]!), forwardPayload: toHex(forward[i]!), backwardPayload: toHex(backward[i]!) })),
+    request: { command: request.command, seq: request.seq, data: toHex(request.data), plaintext: toHex(forwardPlaintext) },
+    response: { command: response.command, seq: response.seq, data: toHex(response.data), plaintext: toHex(backwardPlaintext) },
+  };
+}
+
+async function relayDescriptor(n: number, published: number) {
+  const identitySeed = await label(`identity seed ${n}`);
+  const onionScalar = await label(`onion key ${n}`);
+  const [identity, onion] = await Promise.all([importEd25519(identitySeed), importX25519(onionScalar)]);
+  const id = await relayIdFor(identity.publicKey);
+  const descriptor: Descriptor = {
+    id,
+    address: `https://relay-${n}.shallot.example/relays/${id}`,
+    onionKey: toBase64Url(onion.publicKey),
+    identityKey: toBase64Url(identity.publicKey),
+    published,
+  };
+  const signed = await signDescriptor(descriptor, identity.privateKey);
+  return { identitySeed: toHex(identitySeed), onionKeyScalar: toHex(onionScalar), signingText: fromUtf8(descriptorSigningBytes(descriptor)), ...signed };
+}
+
+it.runIf(process.env.GENERATE_VECTORS === "1")("writes the test vectors", async () => {
+  const ntor = [
+    await ntorVector("RFC 7748 keys as x and y", fromHex(RFC7748_ALICE), fromHex(RFC7748_BOB), await label("ntor b 1"), await label("ntor relay id 1")),
+    await ntorVector("derived keys", await label("ntor x 2"), await label("ntor y 2"), await label("ntor b 2"), await label("ntor relay id 2")),
+  ];
+  write("ntor.json", { protoid: "shallot-ntor-x25519-sha256-1", vectors: ntor });
+
+  const layerKey = await label("layer key");
+  const nonceKey = await label("layer nonce key");
+  write("layer.json", {
+    vectors: [
+      await layerVector("one short message", layerKey, nonceKey, fromHex("000102030405060708090a0b0c0d0e0f"), utf8("onion")),
+      await layerVector("one 512-byte payload", layerKey, nonceKey, (await label("layer nonce 2")).subarray(0, 16), pattern(512, 7)),
+      // Low 64 bits of the counter wrap after two blocks: the high 64 bits must stay as they are.
+      await layerVector("counter wraps in its low 64 bits", layerKey, nonceKey, fromHex("0011223344556677fffffffffffffffe"), pattern(64, 1)),
+    ],
+  });
+
+  const macKey = await label("relay cell mac key");
+  const cellNonce = (await label("relay cell nonce")).subarray(0, 16);
+  write("relay-cell.json", {
+    vectors: [
+      await relayCellVector("empty REQUEST", macKey, cellNonce, RelayCommand.REQUEST, 1, new Uint8Array(0)),
+      await relayCellVector("EXTEND2 in the smallest bucket", macKey, cellNonce, RelayCommand.EXTEND2, 2, pattern(200, 3)),
+      await relayCellVector("RESPONSE that needs the 1024-byte bucket", macKey, cellNonce, RelayCommand.RESPONSE, 0xfffffffe, pattern(600, 5)),
+    ],
+  });
+
+  const hopMaterial = await Promise.all([1, 2, 3].map(async (i) => new Uint8Array([...(await label(`hop ${i} a`)), ...(await label(`hop ${i} b`)), ...(await label(`hop ${i} c`)), ...(await label(`hop ${i} d`)), ...(await label(`hop ${i} e`))])));
+  write("circuit.json", await circuitVector(hopMaterial, (await label("entry nonce")).subarray(0, 16)));
+
+  const linkId = (await label("link id")).subarray(0, 16);
+  const relayCellPayload = pattern(512, 11);
+  write("cells.json", {
+    vectors: [
+      { name: "CREATE2", linkId: toHex(linkId), command: CellCommand.CREATE2, onionskin: ntor[0]!.onionskin, bytes: toHex(encodeCell({ command: CellCommand.CREATE2, linkId, onionskin: fromHex(ntor[0]!.onionskin) })) },
+      { name: "CREATED2", linkId: toHex(linkId), command: CellCommand.CREATED2, reply: ntor[0]!.reply, bytes: toHex(encodeCell({ command: CellCommand.CREATED2, linkId, reply: fromHex(ntor[0]!.reply) })) },
+      { name: "RELAY", linkId: toHex(linkId), command: CellCommand.RELAY, nonce: toHex(cellNonce), payload: toHex(relayCellPayload), bytes: toHex(encodeCell({ command: CellCommand.RELAY, linkId, nonce: cellNonce, payload: relayCellPayload })) },
+      { name: "DESTROY", linkId: toHex(linkId), command: CellCommand.DESTROY, reason: DestroyReason.FINISHED, bytes: toHex(encodeCell({ command: CellCommand.DESTROY, linkId, reason: DestroyReason.FINISHED })) },
+    ],
+  });
+
+  const published = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+  const descriptors = await Promise.all([1, 2, 3].map((n) => relayDescriptor(n, published)));
+  write("descriptor.json", { vectors: descriptors });
+
+  const directory = await importEd25519(fromHex(RFC8032_TEST1));
+  const document: ConsensusDocument = { version: 1, published, validUntil: published + 3_600_000, relays: descriptors.map((d) => d.descriptor) };
+  write("consensus.json", {
+    directorySeed: RFC8032_TEST1,
+    directoryKey: toHex(directory.publicKey),
+    signingContext: "shallot-consensus-v1\n",
+    signed: await signConsensus(document, directory.privateKey),
+  });
+});
