@@ -7,6 +7,8 @@ import type { Circuit } from "@shallot/protocol";
 export interface PooledCircuit {
   circuit: Circuit;
   builtAt: number;
+  /** How long the build took, for the Server-Timing header. */
+  buildMs: number;
   inflight: number;
   retired: boolean;
 }
@@ -42,8 +44,10 @@ export class CircuitPool {
   }
 
   private startBuild(): Promise<PooledCircuit> {
+    const started = this.clock();
     const building = this.build().then((circuit) => {
-      const entry: PooledCircuit = { circuit, builtAt: this.clock(), inflight: 0, retired: false };
+      const builtAt = this.clock();
+      const entry: PooledCircuit = { circuit, builtAt, buildMs: builtAt - started, inflight: 0, retired: false };
       const previous = this.current;
       this.current = entry;
       if (previous && previous !== entry) void this.retire(previous);

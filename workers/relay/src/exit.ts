@@ -3,7 +3,7 @@
 
 import { type ExitError, type ExitResult, type HttpRequestMessage, classifyDestination, endToEndHeaders } from "@shallot/protocol";
 import type { RelayConfig } from "./env.ts";
-import { readLimited } from "./read-limited.ts";
+import { readBodyLimited } from "./read-limited.ts";
 
 const refuse = (error: string, message: string, status: number): ExitResult => ({ ok: false, error: { error, message, status } satisfies ExitError });
 
@@ -36,7 +36,7 @@ export async function performExitRequest(request: HttpRequestMessage, config: Pi
       : refuse("exit_fetch_failed", "The exit could not reach the destination.", 502);
   }
 
-  const body = await readLimited(response.body, config.maxBodyBytes);
+  const body = await readBodyLimited(response, config.maxBodyBytes);
   if (body === null) return refuse("response_too_large", "The destination's response exceeds the exit's body limit.", 502);
   // fetch() has already decoded the body, so its former encoding and length no longer apply.
   const headers = endToEndHeaders(response.headers).filter(([name]) => name !== "content-encoding");

@@ -3,14 +3,14 @@
 // answers with what the exit got back, plus the onion-circuit header.
 
 import * as v from "valibot";
-import { Circuit, EXIT_METHODS, isHttpUrl, type ExitMethod, type ExitResult, endToEndHeaders, isProtocolError, selectPath } from "@shallot/protocol";
+import { CLIENT_NEIGHBOUR, Circuit, EXIT_METHODS, RelayIdSchema, isHttpUrl, type ExitMethod, type ExitResult, endToEndHeaders, isProtocolError, selectPath } from "@shallot/protocol";
 import { CircuitPool, type PooledCircuit } from "./circuit-pool.ts";
 import { ConsensusCache } from "./consensus-cache.ts";
 import { DirectoryError } from "./directory-client.ts";
 import { type Env, type RelayConfig, readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
 import { LinkError, sendCell } from "./link.ts";
-import { readLimited } from "./read-limited.ts";
+import { readBodyLimited } from "./read-limited.ts";
 import { selfBinding } from "./self.ts";
 
 export const CIRCUIT_HEADER = "onion-circuit";
@@ -29,7 +29,17 @@ let pool: { pool: CircuitPool; key: string } | null = null;
 function circuitPool(env: Env, config: RelayConfig, localPrefix: string): CircuitPool {
   const key = `${localPrefix}|${config.circuitReuseMs}`;
   if (pool?.key !== key) {
-    const transport = { send: (address: string, cell: Uint8Array) => sendCell(address, cell, { localPrefix, self: selfBinding() }) };
+    const transport = {
+      async send(address: string, cell: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
+        if (!address.startsWith(localPrefix)) return sendCell(address, cell, { localPrefix, self: selfBinding() });
+        // An entry of this deployment: hand the cell straight to its object, skipping an HTTP layer.
+        const id = address.slice(localPrefix.length);
+        if (!v.is(RelayIdSchema, id)) throw new LinkError(404, "unknown_relay", "No relay with that id serves here.");
+        const result = await env.RELAY.get(env.RELAY.idFromName(id)).handleCell(cell as Uint8Array<ArrayBuffer>, CLIENT_NEIGHBOUR);
+        if (!result.ok) throw new LinkError(result.status, result.error, result.message);
+        return result.cell as Uint8Array<ArrayBuffer>;
+      },
+    };
     const build = async () => {
       const document = await consensus.get(env, Date.now());
       return Circuit.build(selectPath(document.relays), transport, { clock: Date.now });
@@ -63,9 +73,7 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   if (!(EXIT_METHODS as readonly string[]).includes(method)) {
     return errorResponse(405, "method_not_allowed", `The method ${method} cannot be sent through a circuit; use ${EXIT_METHODS.join(", ")}.`);
   }
-  const declared = Number(request.headers.get("content-length") ?? "0");
-  if (declared > config.maxBodyBytes) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
-  const body = await readLimited(request.body, config.maxBodyBytes);
+  const body = await readBodyLimited(request, config.maxBodyBytes);
   if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
 
   const localPrefix = `${env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(request.url).origin}/relays/`;
@@ -75,6 +83,7 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
 
   let lease: { entry: PooledCircuit; reused: boolean; teardown: Promise<void>[] };
   let result: ExitResult;
+  let requestStarted = 0;
   try {
     lease = await circuits.acquire(fresh);
   } catch (error) {
@@ -84,6 +93,7 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   try {
     for (const done of lease.teardown) waitUntil(done);
     try {
+      requestStarted = performance.now();
       result = await lease.entry.circuit.request(message);
     } catch (error) {
       if (!lease.reused || !isStaleCircuit(error)) throw error;
@@ -92,6 +102,7 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
       const done = circuits.release(lease.entry);
       if (done) waitUntil(done);
       lease = await circuits.acquire(true);
+      requestStarted = performance.now();
       result = await lease.entry.circuit.request(message);
     }
   } catch (error) {
@@ -104,15 +115,19 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   if (done) waitUntil(done);
 
   const path = lease.entry.circuit.hops.map((hop) => hop.relay.id).join(",");
+  // What the circuit cost this request: its build (when it was built for it) and the round trip.
+  const timing = `${lease.reused ? "" : `circuit-build;dur=${lease.entry.buildMs}, `}circuit-request;dur=${performance.now() - requestStarted}`;
   if (!result.ok) {
     const response = errorResponse(result.error.status, result.error.error, result.error.message);
     response.headers.set(CIRCUIT_HEADER, path);
+    response.headers.set("server-timing", timing);
     return response;
   }
   const { response } = result;
   const headers = new Headers();
   for (const [name, value] of response.headers) headers.append(name, value);
   headers.set(CIRCUIT_HEADER, path);
+  headers.set("server-timing", timing);
   const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(response.status);
   return new Response(nullBody ? null : response.body, { status: response.status, statusText: response.statusText, headers });
 }

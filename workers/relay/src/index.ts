@@ -9,7 +9,7 @@ import type { Env } from "./env.ts";
 import { handleGatewayFetch } from "./gateway.ts";
 import { errorResponse } from "./http-error.ts";
 import { MAX_CELL_BYTES, NEIGHBOUR_HEADER } from "./link.ts";
-import { readLimited } from "./read-limited.ts";
+import { readBodyLimited } from "./read-limited.ts";
 
 export { Relay } from "./relay.ts";
 
@@ -64,7 +64,7 @@ app.post("/relays/:id/cell", async (c) => {
   if (!stub) return unknownRelay();
   const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? "client";
   if (neighbour !== "client" && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
-  const cell = await readLimited(c.req.raw.body, MAX_CELL_BYTES);
+  const cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
   if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
   const result = await stub.handleCell(cell, neighbour);
   if (!result.ok) return errorResponse(result.status, result.error, result.message);

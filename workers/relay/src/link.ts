@@ -3,7 +3,7 @@
 // deployment by plain fetch, since a relay's address is just a URL.
 
 import { MAX_BUCKET } from "@shallot/protocol";
-import { readLimited } from "./read-limited.ts";
+import { readBodyLimited } from "./read-limited.ts";
 
 export const NEIGHBOUR_HEADER = "onion-neighbour";
 /** Largest link cell: a RELAY cell of the biggest bucket plus its header. */
@@ -39,7 +39,7 @@ export async function sendCell(address: string, cell: Uint8Array, options: LinkO
     const error = (await response.json().catch(() => null)) as { error?: string; message?: string } | null;
     throw new LinkError(response.status, error?.error ?? "link_failed", error?.message ?? `The relay answered ${response.status}.`);
   }
-  const body = await readLimited(response.body, MAX_CELL_BYTES);
+  const body = await readBodyLimited(response, MAX_CELL_BYTES);
   if (!body) throw new LinkError(502, "link_failed", "The relay's answer is larger than any cell.");
   return body;
 }

@@ -1,5 +1,19 @@
 // Reads a body into memory, giving up (null) as soon as it passes `limit` bytes.
 
+/** A message's body within `limit` bytes: one arrayBuffer() when its length is declared, else streamed. */
+export async function readBodyLimited(message: Request | Response, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
+  const declared = message.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared)) {
+    if (Number(declared) > limit) {
+      await message.body?.cancel().catch(() => {});
+      return null;
+    }
+    // The runtime enforces a declared length, so this read cannot grow past it.
+    return new Uint8Array(await message.arrayBuffer());
+  }
+  return readLimited(message.body, limit);
+}
+
 export async function readLimited(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();

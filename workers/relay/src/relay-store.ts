@@ -42,6 +42,8 @@ export interface StoredIdentity {
   onionKey: Uint8Array<ArrayBuffer>;
 }
 
+const TOUCH_GRANULARITY_MS = 5_000;
+
 const bytes = (value: unknown): Uint8Array<ArrayBuffer> => new Uint8Array(value as ArrayBuffer);
 
 export class RelayStore implements RelayTables {
@@ -50,6 +52,8 @@ export class RelayStore implements RelayTables {
    * and a lookup of an id that serves nothing must write nothing.
    */
   private ready: boolean;
+  /** When each circuit's last_used was last written, to write it at most every few seconds. */
+  private readonly touched = new Map<string, number>();
 
   constructor(private readonly sql: SqlStorage) {
     this.ready = sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'relay_identity'").toArray().length > 0;
@@ -81,6 +85,7 @@ export class RelayStore implements RelayTables {
   }
 
   insertKeys(row: KeyRow, now: number): void {
+    this.touched.set(`${row.linkId}/${row.neighbour}`, now);
     this.sql.exec("INSERT INTO key_table (link_id, neighbour, key_material, created_at, last_used) VALUES (?, ?, ?, ?, ?)", row.linkId, row.neighbour, row.keyMaterial, now, now);
   }
 
@@ -95,6 +100,13 @@ export class RelayStore implements RelayTables {
   }
 
   touch(linkId: string, neighbour: string, now: number): void {
+    // last_used only drives idle expiry (minutes), so a write every few seconds is precise enough
+    // and keeps a storage write off the path of most cells.
+    const key = `${linkId}/${neighbour}`;
+    const written = this.touched.get(key);
+    if (written !== undefined && now - written < TOUCH_GRANULARITY_MS) return;
+    if (this.touched.size >= 4096) this.touched.clear();
+    this.touched.set(key, now);
     this.sql.exec("UPDATE key_table SET last_used = ? WHERE link_id = ? AND neighbour = ?", now, linkId, neighbour);
   }
 
@@ -121,6 +133,7 @@ export class RelayStore implements RelayTables {
   }
 
   deleteCircuit(linkId: string, neighbour: string): void {
+    this.touched.delete(`${linkId}/${neighbour}`);
     this.sql.exec("DELETE FROM key_table WHERE link_id = ? AND neighbour = ?", linkId, neighbour);
     this.sql.exec("DELETE FROM transfer_table WHERE in_link_id = ? AND in_neighbour = ?", linkId, neighbour);
   }

@@ -1,0 +1,115 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error -- plain ESM script shared with `npm run dev`
+import { startMesh } from "../../scripts/mesh.mjs";
+import { type Origin, startOrigin } from "./origin.ts";
+
+interface Mesh {
+  urls: { relay: string; directory: string; auth: string };
+  adminToken: string;
+  stop(): Promise<void>;
+}
+
+let mesh: Mesh;
+let origin: Origin;
+let stateDir: string;
+
+const gateway = (target: string, init?: RequestInit) => fetch(`${mesh.urls.relay}/fetch?url=${encodeURIComponent(target)}`, init);
+const consensusIds = async () => JSON.parse((await (await fetch(`${mesh.urls.directory}/consensus`)).json()).document).relays.map((r: { id: string }) => r.id) as string[];
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  stateDir = mkdtempSync(join(tmpdir(), "shallot-e2e-"));
+  // Ports apart from the dev mesh's, so a developer's running `npm run dev` does not interfere.
+  mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789 }, relays: 6, stateDir, inspectorBase: 19330 });
+});
+
+afterAll(async () => {
+  await mesh?.stop();
+  await origin?.close();
+  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
+});
+
+describe("the local mesh, end to end", () => {
+  it("answers a GET through a circuit of three distinct live relays with exactly what the origin sent", async () => {
+    origin.answer = { status: 200, headers: { "content-type": "text/plain", "x-origin-header": "kept" }, body: Buffer.from("hello through three relays") };
+    const before = origin.received.length;
+    const response = await gateway(`${origin.url}/hello?q=1`, { headers: { "x-client-header": "sent" } });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe("hello through three relays");
+    expect(response.headers.get("x-origin-header")).toBe("kept");
+    const path = response.headers.get("onion-circuit")!.split(",");
+    expect(new Set(path).size).toBe(3);
+    const live = await consensusIds();
+    for (const id of path) expect(live).toContain(id);
+    const seen = origin.received[before]!;
+    expect(seen).toMatchObject({ method: "GET", url: "/hello?q=1" });
+    expect(seen.headers["x-client-header"]).toBe("sent");
+  });
+
+  it("carries a 1 MiB binary POST body to the origin and a 1 MiB answer back, byte for byte", async () => {
+    const sent = randomBytes(1024 * 1024);
+    const answer = randomBytes(1024 * 1024);
+    origin.answer = { status: 201, headers: { "content-type": "application/octet-stream" }, body: answer };
+    const before = origin.received.length;
+    const response = await gateway(`${origin.url}/upload`, { method: "POST", body: sent, headers: { "content-type": "application/octet-stream" } });
+    expect(response.status).toBe(201);
+    const got = Buffer.from(await response.arrayBuffer());
+    const seen = origin.received[before]!;
+    expect(seen.method).toBe("POST");
+    expect(seen.body.equals(sent)).toBe(true);
+    expect(got.equals(answer)).toBe(true);
+  });
+
+  it("performs PUT, PATCH, DELETE and HEAD", async () => {
+    origin.answer = { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from("ok") };
+    for (const method of ["PUT", "PATCH", "DELETE", "HEAD"]) {
+      const before = origin.received.length;
+      const response = await gateway(`${origin.url}/m`, { method, body: method === "HEAD" || method === "DELETE" ? undefined : `body of ${method}` });
+      expect(response.status, method).toBe(200);
+      expect(await response.text()).toBe(method === "HEAD" ? "" : "ok");
+      expect(origin.received[before]!.method).toBe(method);
+    }
+  });
+
+  it("reuses a circuit for a short window and builds a new one on onion-new-circuit: 1", async () => {
+    const first = (await gateway(`${origin.url}/a`)).headers.get("onion-circuit");
+    const second = (await gateway(`${origin.url}/b`)).headers.get("onion-circuit");
+    expect(second).toBe(first);
+    // A fresh circuit picks a fresh random path; three in a row all equal to the old one is ~1e-6.
+    const fresh = [];
+    for (let i = 0; i < 3; i++) fresh.push((await gateway(`${origin.url}/c`, { headers: { "onion-new-circuit": "1" } })).headers.get("onion-circuit"));
+    expect(fresh.some((path) => path !== first)).toBe(true);
+  });
+
+  it("reports an unreachable origin as a JSON error from the exit", async () => {
+    const response = await gateway("http://127.0.0.1:9/nothing-listens-here");
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ error: "exit_fetch_failed" });
+  });
+
+  it("refuses bad input with a JSON error and goes on serving", async () => {
+    const bad = await fetch(`${mesh.urls.relay}/fetch?url=not-a-url`);
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: "invalid_url" });
+    const good = await gateway(`${origin.url}/after-bad`);
+    expect(good.status).toBe(200);
+  });
+
+  it("retires a relay: it leaves the consensus at once and circuits avoid it", async () => {
+    const [victim] = await consensusIds();
+    const retired = await fetch(`${mesh.urls.relay}/relays/${victim}`, { method: "DELETE", headers: { authorization: `Bearer ${mesh.adminToken}` } });
+    expect(retired.status).toBe(200);
+    expect(await consensusIds()).not.toContain(victim);
+    // The gateway refreshes its consensus within seconds; new circuits no longer use the relay.
+    await new Promise((r) => setTimeout(r, 5_500));
+    for (let i = 0; i < 4; i++) {
+      const response = await gateway(`${origin.url}/avoid`, { headers: { "onion-new-circuit": "1" } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("onion-circuit")).not.toContain(victim);
+    }
+  });
+});

@@ -1,0 +1,37 @@
+// A loopback HTTP origin that records what it received and answers what the test tells it to.
+
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface Received {
+  method: string;
+  url: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+}
+
+export interface Origin {
+  url: string;
+  received: Received[];
+  /** What the next requests are answered with (default: 200 "hello from the origin"). */
+  answer: { status: number; headers: Record<string, string>; body: Buffer };
+  close(): Promise<void>;
+}
+
+export async function startOrigin(): Promise<Origin> {
+  const received: Received[] = [];
+  const origin = { received, answer: { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from("hello from the origin") } } as Origin;
+  const server: Server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      received.push({ method: request.method!, url: request.url!, headers: request.headers, body: Buffer.concat(chunks) });
+      response.writeHead(origin.answer.status, origin.answer.headers);
+      response.end(request.method === "HEAD" ? undefined : origin.answer.body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  origin.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  origin.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return origin;
+}
