@@ -62,8 +62,16 @@ export class Circuit {
     const started = options.clock();
     const { state, onionskin } = await ntorClientStart(fromHex(entry.id), fromBase64Url(entry.onionKey));
     const answer = decodeCell(await transport.send(entry.address, encodeCell({ command: CellCommand.CREATE2, linkId, onionskin })));
-    if (answer.command !== CellCommand.CREATED2) throw new ProtocolError("handshake_failed", "The entry did not answer CREATE2 with CREATED2.");
-    const first: CircuitHop = { relay: entry, keys: await importCircuitKeys(await ntorClientFinish(state, answer.reply)), handshakeMs: options.clock() - started };
+    let keys: CircuitKeys;
+    try {
+      if (answer.command !== CellCommand.CREATED2) throw new ProtocolError("handshake_failed", "The entry did not answer CREATE2 with CREATED2.");
+      keys = await importCircuitKeys(await ntorClientFinish(state, answer.reply));
+    } catch (error) {
+      // The entry may hold a key row for this link even though we refuse its answer: erase it.
+      await transport.send(entry.address, encodeCell({ command: CellCommand.DESTROY, linkId, reason: DestroyReason.PROTOCOL })).catch(() => {});
+      throw error;
+    }
+    const first: CircuitHop = { relay: entry, keys, handshakeMs: options.clock() - started };
     const circuit = new Circuit(transport, linkId, [first]);
     options.onHop?.(first, 0);
     try {

@@ -19,7 +19,7 @@ interface TestRelay {
 }
 
 /** Three (or more) in-memory relays wired together: addressed by URL, routed in memory. */
-async function mesh(count = 3) {
+async function mesh(count = 3, mayExtendTo?: (address: string) => boolean) {
   const relays = new Map<string, TestRelay>();
   const deliver = async (address: string, cell: Uint8Array, neighbour: string) => {
     const relay = relays.get(new URL(address).pathname.split("/").pop()!);
@@ -43,6 +43,7 @@ async function mesh(count = 3) {
       identity: { id, relayId: fromHex(id), onionKey },
       tables,
       clock: () => 1000,
+      mayExtendTo,
       link: {
         send: async (address, cell) => {
           relay.forwarded.push(cell);
@@ -169,5 +170,25 @@ describe("RelayEngine with the client", () => {
     await expect(relays[0]!.engine.handle(stray, CLIENT_NEIGHBOUR)).rejects.toMatchObject({ code: "unknown_link" });
     const result = await circuit.request({ method: "GET", url: "http://x.test/", headers: [], body: new Uint8Array(0) });
     expect(result.ok).toBe(true);
+  });
+
+  it("refuses to extend where its policy forbids, and the failed build leaves no rows", async () => {
+    const { relays, transport } = await mesh(3, () => false);
+    await expect(Circuit.build(relays.map((r) => r.descriptor), transport, { clock: () => 0 })).rejects.toMatchObject({ code: "extend_failed" });
+    expect(relays[1]!.received).toHaveLength(0);
+    expect(relays.map((r) => r.tables.keys.size + r.tables.transfers.size)).toEqual([0, 0, 0]);
+  });
+
+  it("erases the entry's key row when the client refuses the entry's handshake answer", async () => {
+    const { relays, transport } = await mesh();
+    const corrupting: CellTransport = {
+      send: async (address, cell) => {
+        const answer = await transport.send(address, cell);
+        if (answer[1] === CellCommand.CREATED2) answer[answer.length - 1]! ^= 1;
+        return answer;
+      },
+    };
+    await expect(Circuit.build(relays.map((r) => r.descriptor), corrupting, { clock: () => 0 })).rejects.toMatchObject({ code: "handshake_failed" });
+    expect(relays[0]!.tables.keys.size).toBe(0);
   });
 });

@@ -57,6 +57,8 @@ export interface RelayEngineOptions {
   tables: RelayTables;
   link: RelayLink;
   exit: (request: HttpRequestMessage) => Promise<ExitResult>;
+  /** Whether this relay may open a link to `address` on a client's EXTEND2 (default: any). */
+  mayExtendTo?: (address: string) => boolean;
   clock: () => number;
 }
 
@@ -198,6 +200,8 @@ export class RelayEngine {
     }
     const nextId = toHex(extend.relayId);
     if (nextId === identity.id) return fail("A circuit may not pass through the same relay twice in a row.");
+    // Without this a client could make relays POST to addresses of their own private network.
+    if (this.options.mayExtendTo && !this.options.mayExtendTo(extend.address)) return fail("This relay's policy refuses to extend to that address.");
     const outLink = randomBytes(LINK_ID_BYTES);
     let answer: Cell;
     try {

@@ -15,6 +15,8 @@ export class ConsensusCache {
     // One fetch serves every request that arrives while it is under way.
     this.pending ??= fetchConsensus(env, now)
       .then((document) => {
+        // Never step back to an older consensus than one already verified (a replayed document).
+        if (this.cached && document.published < this.cached.document.published) return this.cached.document;
         this.cached = { document, fetchedAt: now };
         return document;
       })
@@ -24,8 +26,8 @@ export class ConsensusCache {
     return this.pending;
   }
 
-  /** Forget the cached copy (after a circuit through it failed to build). */
+  /** Refetch on next use (after a circuit through it failed to build). */
   invalidate(): void {
-    this.cached = null;
+    if (this.cached) this.cached.fetchedAt = -Infinity;
   }
 }

@@ -5,6 +5,7 @@
 import { DurableObject } from "cloudflare:workers";
 import {
   DestroyReason,
+  classifyDestination,
   type ProtocolErrorCode,
   RelayEngine,
   type SignedDescriptor,
@@ -65,6 +66,7 @@ export class Relay extends DurableObject<Env> {
       clock: Date.now,
       link: { send: (next, cell) => sendCell(next, cell, { localPrefix, self: selfBinding(), neighbour: id }) },
       exit: (request) => performExitRequest(request, readConfig(this.env)),
+      mayExtendTo: (next) => readConfig(this.env).allowPrivateDestinations || classifyDestination(new URL(next)) === "public",
     });
     return { id, address, identity, onion, engine };
   }
