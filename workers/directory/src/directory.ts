@@ -59,6 +59,9 @@ export class Directory extends DurableObject<Env> {
     const retiredAt = table.getRetirement(this.sql, d.id);
     if (retiredAt !== null && d.published <= retiredAt) return fail("stale_descriptor", "The relay retired after this descriptor was published.");
 
+    // A repeat of the registered descriptor is accepted (a retry) but proves nothing new: only a
+    // newer signed `published` keeps a relay alive, so replaying its last descriptor cannot.
+    if (known && d.published === known.published) return { ok: true, id: d.id };
     // A ping that only moves `published` keeps the cached consensus.
     if (!known || known.address !== d.address || known.onionKey !== d.onionKey) this.dropConsensus();
     table.upsertRelay(this.sql, d, now);

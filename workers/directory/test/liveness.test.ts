@@ -1,6 +1,6 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { consensusIds, directoryStub, makeRelay, storedIds } from "./helpers.ts";
+import { consensusIds, directoryStub, makeRelay, sendJson, storedIds } from "./helpers.ts";
 
 const TTL = 30_000;
 
@@ -63,5 +63,19 @@ describe("liveness", () => {
     expect(await runDurableObjectAlarm(directoryStub())).toBe(true);
     expect(await storedIds()).toEqual([]);
     expect(await alarm()).toBeNull();
+  });
+
+  it("does not let a replay of a relay's last descriptor keep it alive", async () => {
+    const relay = await makeRelay();
+    const signed = await relay.signed();
+    const post = () => sendJson("POST", "/descriptors", signed);
+    expect((await post()).status).toBe(200);
+    await age(relay.id, TTL + 1);
+    const before = await lastSeen(relay.id);
+    // Someone who captured the descriptor posts it again: accepted as a retry, but not as a ping.
+    expect((await post()).status).toBe(200);
+    expect(await lastSeen(relay.id)).toBe(before);
+    await runDurableObjectAlarm(directoryStub());
+    expect(await storedIds()).not.toContain(relay.id);
   });
 });
