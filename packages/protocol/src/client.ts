@@ -2,7 +2,7 @@
 // EXTEND2 through the hops already built), layers every cell, and peels the answers.
 // No I/O of its own: the caller passes a CellTransport and a clock.
 
-import { type Bytes, fromBase64Url, fromHex, randomBytes } from "./bytes.ts";
+import { type Bytes, constantTimeEqual, fromBase64Url, fromHex, randomBytes } from "./bytes.ts";
 import { CellCommand, DestroyReason, LINK_ID_BYTES, decodeCell, encodeCell } from "./cell.ts";
 import { type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
 import type { Descriptor } from "./descriptor.ts";
@@ -130,12 +130,19 @@ export class Circuit {
       this.destroyed = true;
       throw new ProtocolError("circuit_destroyed", `A hop destroyed the circuit (reason ${answer.reason}).`);
     }
-    if (answer.command !== CellCommand.RELAY) throw new ProtocolError("malformed_cell", "The answer to a RELAY cell must be RELAY or DESTROY.");
+    if (answer.command !== CellCommand.RELAY || !constantTimeEqual(answer.linkId, this.linkId) || !constantTimeEqual(answer.nonce, nonces[0]!)) {
+      await this.destroy(DestroyReason.PROTOCOL).catch(() => {});
+      throw new ProtocolError("malformed_cell", "The answer to a RELAY cell must be RELAY (same link and nonce) or DESTROY.");
+    }
 
     let backward = answer.payload;
     for (let i = 0; i <= target; i++) {
       backward = await applyLayer(this.hops[i]!.keys.backward.cipher, nonces[i]!, backward);
-      const cell = await openRelayCell(this.hops[i]!.keys.backward.mac, nonces[i]!, backward);
+      const cell = await openRelayCell(this.hops[i]!.keys.backward.mac, nonces[i]!, backward).catch(async (error: unknown) => {
+        // Sealed by a hop yet unparseable: that hop broke the protocol.
+        await this.destroy(DestroyReason.PROTOCOL).catch(() => {});
+        throw error;
+      });
       if (cell) {
         // Only the hop the cell was sent to answers it; another hop recognizing one is forging it.
         if (cell.seq !== seq || i !== target) break;

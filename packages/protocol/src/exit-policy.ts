@@ -1,5 +1,7 @@
 // Exit policy: which destinations an exit refuses. Checked on the parsed URL, whose host the
-// WHATWG parser has already normalised (so "http://2130706433/" is 127.0.0.1 here).
+// WHATWG parser has already normalised (so "http://2130706433/" is 127.0.0.1 here). Names are
+// not resolved (a Worker cannot resolve DNS); in production the platform's fetch cannot reach
+// private networks, so this is defence in depth against literal and well-known private hosts.
 
 export type DestinationClass = "public" | "private";
 
@@ -18,20 +20,34 @@ function ipv4Class(host: string): DestinationClass | null {
   return isPrivate ? "private" : "public";
 }
 
-function ipv6Class(host: string): DestinationClass | null {
+/** The eight 16-bit groups of a bracketed IPv6 literal as the URL parser serialises it, or null. */
+function ipv6Groups(host: string): number[] | null {
   if (!host.startsWith("[") || !host.endsWith("]")) return null;
   const address = host.slice(1, -1).toLowerCase();
-  if (address === "::" || address === "::1") return "private";
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(address);
-  if (mapped) {
-    const high = Number.parseInt(mapped[1]!, 16);
-    const low = Number.parseInt(mapped[2]!, 16);
-    return ipv4Class(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
-  }
-  const first = Number.parseInt(address.split(":")[0] || "0", 16);
-  if ((first & 0xfe00) === 0xfc00) return "private"; // unique local fc00::/7
-  if ((first & 0xffc0) === 0xfe80) return "private"; // link-local fe80::/10
-  if ((first & 0xff00) === 0xff00) return "private"; // multicast
+  const [head, tail, extra] = address.split("::");
+  if (extra !== undefined) return null;
+  const parse = (part: string | undefined) => (part ? part.split(":").map((g) => Number.parseInt(g, 16)) : []);
+  const left = parse(head);
+  const right = parse(tail);
+  const groups = tail === undefined ? left : [...left, ...new Array(8 - left.length - right.length).fill(0), ...right];
+  return groups.length === 8 && groups.every((g) => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : null;
+}
+
+const embeddedIpv4 = (high: number, low: number) => ipv4Class(`${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`);
+
+function ipv6Class(host: string): DestinationClass | null {
+  const g = ipv6Groups(host);
+  if (!g) return null;
+  const zeroUntil = (n: number) => g.slice(0, n).every((x) => x === 0);
+  if (zeroUntil(8)) return "private"; // ::
+  if (zeroUntil(7) && g[7] === 1) return "private"; // ::1
+  if (zeroUntil(5) && g[5] === 0xffff) return embeddedIpv4(g[6]!, g[7]!); // ::ffff:a.b.c.d, mapped
+  if (zeroUntil(6)) return embeddedIpv4(g[6]!, g[7]!); // ::a.b.c.d, the deprecated compatible form
+  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embeddedIpv4(g[6]!, g[7]!); // NAT64
+  if (g[0] === 0x2002) return embeddedIpv4(g[1]!, g[2]!); // 6to4
+  if ((g[0]! & 0xfe00) === 0xfc00) return "private"; // unique local fc00::/7
+  if ((g[0]! & 0xffc0) === 0xfe80) return "private"; // link-local fe80::/10
+  if ((g[0]! & 0xff00) === 0xff00) return "private"; // multicast
   return "public";
 }
 

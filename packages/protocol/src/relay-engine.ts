@@ -83,7 +83,7 @@ export class RelayEngine {
       case CellCommand.RELAY:
         return this.relay(cell, neighbour);
       case CellCommand.DESTROY:
-        await this.destroy(toHex(cell.linkId), neighbour);
+        await this.destroy(toHex(cell.linkId), neighbour, cell.reason);
         return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason: cell.reason });
       case CellCommand.CREATED2:
         throw new ProtocolError("unknown_command", "CREATED2 is only ever an answer.");
@@ -144,11 +144,18 @@ export class RelayEngine {
     if (!row) throw new ProtocolError("unknown_link", "No circuit has that link id on this link.");
     tables.touch(linkId, neighbour, clock());
     const keys = await this.keysFor(row);
-    const peeled = await peelForward(keys, cell.nonce, cell.payload);
     const teardown = async (reason: number) => {
       await this.destroy(linkId, neighbour, reason);
       return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason });
     };
+    let peeled: Awaited<ReturnType<typeof peelForward>>;
+    try {
+      peeled = await peelForward(keys, cell.nonce, cell.payload);
+    } catch (error) {
+      // A cell that verified but does not parse (unknown relay command, bad length) breaks the protocol.
+      if (isProtocolError(error)) return teardown(DestroyReason.PROTOCOL);
+      throw error;
+    }
 
     if (peeled.kind === "forward") {
       const transfer = tables.getTransfer(linkId, neighbour);
@@ -161,10 +168,12 @@ export class RelayEngine {
       } catch {
         return teardown(DestroyReason.DESTROYED);
       }
-      if (answer.command !== CellCommand.RELAY) {
+      if (answer.command === CellCommand.DESTROY && toHex(answer.linkId) === transfer.outLinkId) {
         this.forget(linkId, neighbour);
         return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason: DestroyReason.DESTROYED });
       }
+      // Anything but the answer on the same link: tear down both ways.
+      if (answer.command !== CellCommand.RELAY || toHex(answer.linkId) !== transfer.outLinkId) return teardown(DestroyReason.PROTOCOL);
       const payload = await addBackwardLayer(keys, cell.nonce, answer.payload);
       return encodeCell({ command: CellCommand.RELAY, linkId: cell.linkId, nonce: cell.nonce, payload });
     }

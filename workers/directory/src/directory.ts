@@ -54,6 +54,8 @@ export class Directory extends DurableObject<Env> {
     // From here to the alarm check everything is synchronous, so no other request interleaves.
     const now = Date.now();
     if (!isFresh(d.published, now)) return fail("stale_descriptor", "The descriptor's published time is more than 5 minutes from the directory's clock.");
+    // A relay proves it is alive with a descriptor signed within the TTL; an older one is a replay.
+    if (d.published < now - this.config.relayTtlMs) return fail("stale_descriptor", "The descriptor was published longer ago than the liveness TTL.");
     const known = table.getRelay(this.sql, d.id);
     if (known && d.published < known.published) return fail("stale_descriptor", "A newer descriptor of this relay is already registered.");
     const retiredAt = table.getRetirement(this.sql, d.id);

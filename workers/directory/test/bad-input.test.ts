@@ -39,6 +39,12 @@ describe("bad input stores nothing", () => {
     await expectRejected(async () => sendJson("POST", "/descriptors", await relay.signed({ published: Date.now() + 6 * 60_000 })), 400, "stale_descriptor");
   });
 
+  it("rejects a descriptor published longer ago than the liveness TTL (a replay of a pruned relay)", async () => {
+    const relay = await makeRelay();
+    await expectRejected(async () => sendJson("POST", "/descriptors", await relay.signed({ published: Date.now() - 30_001 })), 400, "stale_descriptor");
+    expect(await storedIds()).not.toContain(relay.id);
+  });
+
   it("refuses a descriptor whose id is not the fingerprint of its identity key", async () => {
     const owner = await makeRelay();
     await owner.register();

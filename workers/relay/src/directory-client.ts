@@ -22,9 +22,13 @@ export class DirectoryError extends Error {
 
 const json = (body: unknown): RequestInit => ({ method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
 
-export async function publishDescriptor(env: Env, signed: SignedDescriptor): Promise<void> {
+/** Posts the descriptor; returns the ping interval the directory asks for, when it names one. */
+export async function publishDescriptor(env: Env, signed: SignedDescriptor): Promise<number | undefined> {
   const response = await directoryFetch(env, "/descriptors", json(signed));
   if (!response.ok) throw new DirectoryError("directory_refused", `The directory refused the descriptor (${response.status}).`);
+  const answer = (await response.json().catch(() => null)) as { pingIntervalMs?: unknown } | null;
+  const interval = answer?.pingIntervalMs;
+  return typeof interval === "number" && Number.isInteger(interval) && interval > 0 ? interval : undefined;
 }
 
 export async function retireDescriptor(env: Env, retirement: Retirement): Promise<void> {

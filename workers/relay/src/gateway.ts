@@ -128,6 +128,10 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   for (const [name, value] of response.headers) headers.append(name, value);
   headers.set(CIRCUIT_HEADER, path);
   headers.set("server-timing", timing);
+  // The origin's document is served from the gateway's origin: a browser must not let it act as
+  // the gateway (scripts, storage), so it runs sandboxed as an opaque origin.
+  headers.set("content-security-policy", "sandbox");
+  headers.set("x-content-type-options", "nosniff");
   const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(response.status);
   return new Response(nullBody ? null : response.body, { status: response.status, statusText: response.statusText, headers });
 }

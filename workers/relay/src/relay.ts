@@ -48,6 +48,8 @@ export class Relay extends DurableObject<Env> {
   private store!: RelayStore;
   private relay: LoadedRelay | null = null;
   private retiring = false;
+  /** The directory's requested ping interval, when shorter than ours: a relay must ping within its TTL. */
+  private directoryPingMs: number | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -85,10 +87,11 @@ export class Relay extends DurableObject<Env> {
       this.relay = await this.load(id, address, identity, onion);
     }
     const signed = await this.signedDescriptor(this.relay);
-    await publishDescriptor(this.env, signed).catch(() => {
+    this.directoryPingMs = await publishDescriptor(this.env, signed).catch(() => {
       // The heartbeat retries; a relay is useful as soon as the directory hears from it.
+      return undefined;
     });
-    await this.ctx.storage.setAlarm(Date.now() + readConfig(this.env).pingIntervalMs);
+    await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
     return signed;
   }
 
@@ -143,12 +146,16 @@ export class Relay extends DurableObject<Env> {
     if (!relay || this.retiring) return;
     const config = readConfig(this.env);
     try {
-      await publishDescriptor(this.env, await this.signedDescriptor(relay));
+      this.directoryPingMs = await publishDescriptor(this.env, await this.signedDescriptor(relay));
     } catch (error) {
       console.warn("relay: directory ping failed", error instanceof Error ? error.message : "");
     }
     const idle = this.store.idleCircuits(Date.now() - config.circuitIdleMs, EXPIRY_BATCH);
     for (const { linkId, neighbour } of idle) await relay.engine.destroy(linkId, neighbour, DestroyReason.TIMEOUT);
-    await this.ctx.storage.setAlarm(Date.now() + config.pingIntervalMs);
+    await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
+  }
+
+  private pingInterval(): number {
+    return Math.min(readConfig(this.env).pingIntervalMs, this.directoryPingMs ?? Infinity);
   }
 }
