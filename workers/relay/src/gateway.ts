@@ -1,17 +1,12 @@
-// The public endpoint /fetch?url=…: the gateway acts as the user's onion proxy. It picks a path
-// from the verified consensus, builds (or reuses) a circuit, sends the request through it and
-// answers with what the exit got back, plus the onion-circuit header.
+// The public endpoint /fetch?url=…: the request's method, end-to-end headers and body go through a
+// circuit; the origin's status, headers and body come back, with the onion-circuit header.
 
 import * as v from "valibot";
-import { CLIENT_NEIGHBOUR, Circuit, EXIT_METHODS, RelayIdSchema, isHttpUrl, type ExitMethod, type ExitResult, endToEndHeaders, isProtocolError, selectPath } from "@shallot/protocol";
-import { CircuitPool, type PooledCircuit } from "./circuit-pool.ts";
-import { ConsensusCache } from "./consensus-cache.ts";
-import { DirectoryError } from "./directory-client.ts";
-import { type Env, type RelayConfig, readConfig } from "./env.ts";
+import { EXIT_METHODS, type ExitMethod, endToEndHeaders, isHttpUrl } from "@shallot/protocol";
+import { sendAnonymously } from "./anonymous-request.ts";
+import { type Env, readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
-import { LinkError, sendCell } from "./link.ts";
 import { readBodyLimited } from "./read-limited.ts";
-import { selfBinding } from "./self.ts";
 
 export const CIRCUIT_HEADER = "onion-circuit";
 export const NEW_CIRCUIT_HEADER = "onion-new-circuit";
@@ -23,46 +18,8 @@ const TargetUrl = v.pipe(
   v.check(isHttpUrl, "Only http and https URLs can be fetched."),
 );
 
-const consensus = new ConsensusCache(5_000);
-let pool: { pool: CircuitPool; key: string } | null = null;
-
-function circuitPool(env: Env, config: RelayConfig, localPrefix: string): CircuitPool {
-  const key = `${localPrefix}|${config.circuitReuseMs}`;
-  if (pool?.key !== key) {
-    const transport = {
-      async send(address: string, cell: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
-        if (!address.startsWith(localPrefix)) return sendCell(address, cell, { localPrefix, self: selfBinding() });
-        // An entry of this deployment: hand the cell straight to its object, skipping an HTTP layer.
-        const id = address.slice(localPrefix.length);
-        if (!v.is(RelayIdSchema, id)) throw new LinkError(404, "unknown_relay", "No relay with that id serves here.");
-        const result = await env.RELAY.get(env.RELAY.idFromName(id)).handleCell(cell as Uint8Array<ArrayBuffer>, CLIENT_NEIGHBOUR);
-        if (!result.ok) throw new LinkError(result.status, result.error, result.message);
-        return result.cell as Uint8Array<ArrayBuffer>;
-      },
-    };
-    const build = async () => {
-      const document = await consensus.get(env, Date.now());
-      return Circuit.build(selectPath(document.relays), transport, { clock: Date.now });
-    };
-    pool = { key, pool: new CircuitPool(build, config.circuitReuseMs, Date.now) };
-  }
-  return pool.pool;
-}
-
-/** Failures after which the same request may go again on a new circuit: the old one was gone. */
-const isStaleCircuit = (error: unknown) =>
-  (isProtocolError(error) && error.code === "circuit_destroyed") || (error instanceof LinkError && (error.code === "unknown_link" || error.code === "unknown_relay"));
-
-function failure(error: unknown): Response {
-  if (error instanceof DirectoryError) return errorResponse(503, error.code, error.message);
-  if (isProtocolError(error)) {
-    if (error.code === "not_enough_relays") return errorResponse(503, error.code, error.message);
-    return errorResponse(502, "circuit_failed", `The circuit failed: ${error.message}`);
-  }
-  if (error instanceof LinkError) return errorResponse(502, "circuit_failed", `The circuit failed: ${error.message}`);
-  console.error("gateway: unexpected failure", error instanceof Error ? error.name : typeof error);
-  return errorResponse(502, "circuit_failed", "The circuit failed.");
-}
+/** Base of the relay addresses of this deployment. */
+export const localRelayPrefix = (env: Env, request: Request) => `${env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(request.url).origin}/relays/`;
 
 export async function handleGatewayFetch(request: Request, env: Env, waitUntil: (promise: Promise<unknown>) => void): Promise<Response> {
   const config = readConfig(env);
@@ -76,57 +33,20 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   const body = await readBodyLimited(request, config.maxBodyBytes);
   if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
 
-  const localPrefix = `${env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(request.url).origin}/relays/`;
-  const circuits = circuitPool(env, config, localPrefix);
   const message = { method: method as ExitMethod, url: target.output, headers: endToEndHeaders(request.headers), body };
-  const fresh = request.headers.get(NEW_CIRCUIT_HEADER) === "1";
-
-  let lease: { entry: PooledCircuit; reused: boolean; teardown: Promise<void>[] };
-  let result: ExitResult;
-  let requestStarted = 0;
-  try {
-    lease = await circuits.acquire(fresh);
-  } catch (error) {
-    consensus.invalidate();
-    return failure(error);
-  }
-  try {
-    for (const done of lease.teardown) waitUntil(done);
-    try {
-      requestStarted = performance.now();
-      result = await lease.entry.circuit.request(message);
-    } catch (error) {
-      if (!lease.reused || !isStaleCircuit(error)) throw error;
-      // The reused circuit had expired at a relay; the request never reached the exit.
-      circuits.discard(lease.entry);
-      const done = circuits.release(lease.entry);
-      if (done) waitUntil(done);
-      lease = await circuits.acquire(true);
-      requestStarted = performance.now();
-      result = await lease.entry.circuit.request(message);
-    }
-  } catch (error) {
-    circuits.discard(lease.entry);
-    const done = circuits.release(lease.entry);
-    if (done) waitUntil(done);
-    return failure(error);
-  }
-  const done = circuits.release(lease.entry);
-  if (done) waitUntil(done);
-
-  const path = lease.entry.circuit.hops.map((hop) => hop.relay.id).join(",");
-  // What the circuit cost this request: its build (when it was built for it) and the round trip.
-  const timing = `${lease.reused ? "" : `circuit-build;dur=${lease.entry.buildMs}, `}circuit-request;dur=${performance.now() - requestStarted}`;
+  const sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh: request.headers.get(NEW_CIRCUIT_HEADER) === "1", waitUntil });
+  if (sent instanceof Response) return sent;
+  const { result, path, timing } = sent;
   if (!result.ok) {
     const response = errorResponse(result.error.status, result.error.error, result.error.message);
-    response.headers.set(CIRCUIT_HEADER, path);
+    response.headers.set(CIRCUIT_HEADER, path.join(","));
     response.headers.set("server-timing", timing);
     return response;
   }
   const { response } = result;
   const headers = new Headers();
   for (const [name, value] of response.headers) headers.append(name, value);
-  headers.set(CIRCUIT_HEADER, path);
+  headers.set(CIRCUIT_HEADER, path.join(","));
   headers.set("server-timing", timing);
   // The origin's document is served from the gateway's origin: a browser must not let it act as
   // the gateway (scripts, storage), so it runs sandboxed as an opaque origin.
@@ -135,4 +55,3 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(response.status);
   return new Response(nullBody ? null : response.body, { status: response.status, statusText: response.statusText, headers });
 }
-
