@@ -1,36 +1,19 @@
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-// @ts-expect-error -- plain ESM script shared with `npm run dev`
-import { startMesh } from "../../scripts/mesh.mjs";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type Origin, startOrigin } from "./origin.ts";
 
-interface Mesh {
-  urls: { relay: string; directory: string; auth: string };
-  adminToken: string;
-  stop(): Promise<void>;
-}
-
-let mesh: Mesh;
+const mesh = inject("mesh");
 let origin: Origin;
-let stateDir: string;
 
 const gateway = (target: string, init?: RequestInit) => fetch(`${mesh.urls.relay}/fetch?url=${encodeURIComponent(target)}`, init);
 const consensusIds = async () => JSON.parse((await (await fetch(`${mesh.urls.directory}/consensus`)).json()).document).relays.map((r: { id: string }) => r.id) as string[];
 
 beforeAll(async () => {
   origin = await startOrigin();
-  stateDir = mkdtempSync(join(tmpdir(), "shallot-e2e-"));
-  // Ports apart from the dev mesh's, so a developer's running `npm run dev` does not interfere.
-  mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789 }, relays: 6, stateDir, inspectorBase: 19330 });
 });
 
 afterAll(async () => {
-  await mesh?.stop();
   await origin?.close();
-  if (stateDir) rmSync(stateDir, { recursive: true, force: true });
 });
 
 describe("the local mesh, end to end", () => {

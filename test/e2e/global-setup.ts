@@ -1,0 +1,32 @@
+// One mesh for every end-to-end file: three `wrangler dev` processes on ports apart from the dev
+// mesh's (so a developer's running `npm run dev` does not interfere), torn down at the end.
+
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { TestProject } from "vitest/node";
+// @ts-expect-error -- plain ESM script shared with `npm run dev`
+import { startMesh } from "../../scripts/mesh.mjs";
+
+export interface MeshInfo {
+  urls: { relay: string; directory: string; auth: string };
+  adminToken: string;
+  directoryKey: string;
+  stateDir: string;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    mesh: MeshInfo;
+  }
+}
+
+export default async function setup(project: TestProject) {
+  const stateDir = mkdtempSync(join(tmpdir(), "shallot-e2e-"));
+  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789 }, relays: 6, stateDir, inspectorBase: 19330 });
+  project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, stateDir });
+  return async () => {
+    await mesh.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  };
+}
