@@ -14,16 +14,29 @@ export const DEV_ADMIN_TOKEN = "shallot-dev-admin-token";
 
 const b64url = (buffer) => Buffer.from(buffer).toString("base64url");
 
-/** The dev directory key: made once per checkout, kept under .wrangler (git-ignored). */
-export function devDirectoryKey(stateDir) {
-  const file = join(stateDir, "directory-key.json");
+/** A dev key made once per checkout and kept under .wrangler (git-ignored): never in the repo. */
+function devKey(stateDir, name, type) {
+  const file = join(stateDir, `${name}.json`);
   if (existsSync(file)) return JSON.parse(readFileSync(file, "utf8"));
-  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
-  const seed = privateKey.export({ format: "jwk" }).d;
-  const key = { seed, publicKey: publicKey.export({ format: "jwk" }).x };
+  const { privateKey, publicKey } = generateKeyPairSync(type);
+  const key = { seed: privateKey.export({ format: "jwk" }).d, publicKey: publicKey.export({ format: "jwk" }).x };
   mkdirSync(stateDir, { recursive: true });
   writeFileSync(file, JSON.stringify(key), { mode: 0o600 });
   return key;
+}
+
+/** The directory's Ed25519 signing key (seed and public key, base64url). */
+export const devDirectoryKey = (stateDir) => devKey(stateDir, "directory-key", "ed25519");
+/** The auth server's X25519 HPKE key (private scalar and public key, base64url). */
+export const devAuthKey = (stateDir) => devKey(stateDir, "auth-hpke-key", "x25519");
+
+function run(command, args, env) {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    for (const stream of [child.stdout, child.stderr]) stream.on("data", (chunk) => (output += chunk));
+    child.once("exit", (code) => (code === 0 ? resolvePromise(output) : reject(new Error(`${args.slice(0, 4).join(" ")} failed:\n${output}`))));
+  });
 }
 
 function envFile(path, vars) {
@@ -49,20 +62,37 @@ async function waitFor(url, { timeoutMs, isAlive }) {
  * Options: ports { relay, directory, auth }, relays, stateDir, log (fn), extraRelayVars.
  */
 export async function startMesh(options = {}) {
-  const ports = { relay: 8787, directory: 8788, auth: 8789, ...options.ports };
+  const ports = { relay: 8787, directory: 8788, auth: 8789, second: 8790, ...options.ports };
   const relays = options.relays ?? 6;
+  /** Relays of a second relay deployment (wrangler.toml [env.second]); 0 starts none. */
+  const secondRelays = options.secondRelays ?? 0;
   const stateDir = resolve(options.stateDir ?? join(ROOT, ".wrangler", "shallot-dev"));
   const log = options.log ?? (() => {});
   const key = devDirectoryKey(stateDir);
+  const authKey = devAuthKey(stateDir);
   // Relays and the directory start fresh each time; the auth server's users persist.
-  for (const dir of ["relay", "directory"]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
+  for (const dir of ["relay", "second", "directory"]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
 
   const urls = {
     relay: `http://127.0.0.1:${ports.relay}`,
     directory: `http://127.0.0.1:${ports.directory}`,
     auth: `http://127.0.0.1:${ports.auth}`,
+    ...(secondRelays > 0 ? { second: `http://127.0.0.1:${ports.second}` } : {}),
   };
   const inspector = options.inspectorBase ?? 9230 + (ports.relay % 100) * 3;
+  const adminToken = process.env.ADMIN_TOKEN ?? DEV_ADMIN_TOKEN;
+  const relayVars = (publicUrl) => ({
+    DIRECTORY_URL: urls.directory,
+    DIRECTORY_PUBLIC_URL: urls.directory,
+    DIRECTORY_PUBLIC_KEY: key.publicKey,
+    ADMIN_TOKEN: adminToken,
+    PUBLIC_URL: publicUrl,
+    AUTH_URL: urls.auth,
+    // The dev mesh may fetch local origins and its relays live on loopback; production refuses both.
+    ALLOW_PRIVATE_DESTINATIONS: "true",
+    PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000",
+    ...options.extraRelayVars,
+  });
   const workers = [
     {
       name: "directory",
@@ -70,23 +100,15 @@ export async function startMesh(options = {}) {
       port: ports.directory,
       vars: { DIRECTORY_SIGNING_KEY: key.seed, RELAY_TTL_MS: process.env.RELAY_TTL_MS ?? "30000", PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000" },
     },
-    { name: "auth", config: "workers/auth/wrangler.toml", port: ports.auth, vars: {} },
-    {
-      name: "relay",
-      config: "wrangler.toml",
-      port: ports.relay,
-      vars: {
-        DIRECTORY_URL: urls.directory,
-        DIRECTORY_PUBLIC_KEY: key.publicKey,
-        ADMIN_TOKEN: process.env.ADMIN_TOKEN ?? DEV_ADMIN_TOKEN,
-        PUBLIC_URL: urls.relay,
-        // The dev mesh may fetch local origins; production refuses private destinations.
-        ALLOW_PRIVATE_DESTINATIONS: "true",
-        PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000",
-        ...options.extraRelayVars,
-      },
-    },
+    { name: "auth", config: "workers/auth/wrangler.toml", port: ports.auth, vars: { AUTH_HPKE_KEY: authKey.seed } },
+    { name: "relay", config: "wrangler.toml", port: ports.relay, vars: relayVars(urls.relay) },
+    ...(secondRelays > 0 ? [{ name: "second", config: "wrangler.toml", env: "second", port: ports.second, vars: relayVars(urls.second) }] : []),
   ];
+
+  const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" };
+  // The auth server's D1 schema: numbered migrations, applied to the local database before it starts.
+  if (existsSync(join(ROOT, "workers", "auth", "migrations"))) await run(join(ROOT, "node_modules", ".bin", "wrangler"), ["d1", "migrations", "apply", "DB", "--local", "-c", "workers/auth/wrangler.toml", "--persist-to", join(stateDir, "state", "auth")], { ...wranglerEnv, CI: "true" });
+  log("[mesh] auth database migrated");
 
   const children = [];
   const stop = async () => {
@@ -98,6 +120,7 @@ export async function startMesh(options = {}) {
       const args = [
         "dev",
         "-c", worker.config,
+        ...(worker.env ? ["--env", worker.env] : []),
         "--ip", "127.0.0.1",
         "--port", String(worker.port),
         "--inspector-port", String(inspector + i),
@@ -107,7 +130,7 @@ export async function startMesh(options = {}) {
       ];
       const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
         cwd: ROOT,
-        env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" },
+        env: wranglerEnv,
         stdio: ["ignore", "pipe", "pipe"],
       });
       const prefix = `[${worker.name}] `;
@@ -122,17 +145,20 @@ export async function startMesh(options = {}) {
     const isAlive = () => children.every((child) => child.exitCode === null);
     await Promise.all(Object.values(urls).map((url) => waitFor(`${url}/health`, { timeoutMs: 120_000, isAlive })));
 
-    const token = workers[2].vars.ADMIN_TOKEN;
-    for (let i = 0; i < relays; i++) {
-      const response = await fetch(`${urls.relay}/relays`, { method: "POST", headers: { authorization: `Bearer ${token}` } });
-      if (response.status !== 201) throw new Error(`POST /relays answered ${response.status}: ${await response.text()}`);
-      const descriptor = await response.json();
-      log(`[mesh] relay ${descriptor.id.slice(0, 12)}… at ${descriptor.address}`);
-    }
+    const addRelays = async (base, count) => {
+      for (let i = 0; i < count; i++) {
+        const response = await fetch(`${base}/relays`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } });
+        if (response.status !== 201) throw new Error(`POST /relays answered ${response.status}: ${await response.text()}`);
+        const descriptor = await response.json();
+        log(`[mesh] relay ${descriptor.id.slice(0, 12)}… at ${descriptor.address}`);
+      }
+    };
+    await addRelays(urls.relay, relays);
+    if (secondRelays > 0) await addRelays(urls.second, secondRelays);
     const deadline = Date.now() + 30_000;
     for (;;) {
       const consensus = await (await fetch(`${urls.directory}/consensus`)).json();
-      if (JSON.parse(consensus.document).relays.length >= relays) break;
+      if (JSON.parse(consensus.document).relays.length >= relays + secondRelays) break;
       if (Date.now() > deadline) throw new Error("the relays did not reach the consensus");
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -140,5 +166,5 @@ export async function startMesh(options = {}) {
     await stop();
     throw error;
   }
-  return { urls, ports, directoryKey: key.publicKey, adminToken: workers[2].vars.ADMIN_TOKEN, stop, children };
+  return { urls, ports, directoryKey: key.publicKey, authKey: authKey.publicKey, adminToken, stop, children };
 }

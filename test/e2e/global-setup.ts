@@ -9,7 +9,7 @@ import type { TestProject } from "vitest/node";
 import { startMesh } from "../../scripts/mesh.mjs";
 
 export interface MeshInfo {
-  urls: { relay: string; directory: string; auth: string };
+  urls: { relay: string; directory: string; auth: string; second: string };
   adminToken: string;
   directoryKey: string;
   stateDir: string;
@@ -23,7 +23,8 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject) {
   const stateDir = mkdtempSync(join(tmpdir(), "shallot-e2e-"));
-  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789 }, relays: 6, stateDir, inspectorBase: 19330 });
+  // Six relays in the main deployment and three in a second one (another Worker on its own port).
+  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330 });
   project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, stateDir });
   return async () => {
     await mesh.stop();

@@ -1,0 +1,65 @@
+import { Circuit, type Descriptor, fromBase64Url, verifyConsensus } from "@shallot/protocol";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type Origin, startOrigin } from "./origin.ts";
+
+const mesh = inject("mesh");
+let origin: Origin;
+let relays: Descriptor[];
+
+/** A client's link: binary POSTs to <address>/cell, as any onion proxy sends them. */
+const transport = {
+  async send(address: string, cell: Uint8Array) {
+    const response = await fetch(`${address}/cell`, { method: "POST", body: cell, headers: { "content-type": "application/octet-stream" } });
+    if (!response.ok) throw new Error(`relay answered ${response.status}`);
+    return new Uint8Array(await response.arrayBuffer());
+  },
+};
+
+const inDeployment = (base: string) => relays.filter((r) => r.address.startsWith(`${base}/relays/`));
+
+beforeAll(async () => {
+  origin = await startOrigin();
+  const signed = await (await fetch(`${mesh.urls.directory}/consensus`)).json();
+  relays = (await verifyConsensus(signed, fromBase64Url(mesh.directoryKey), Date.now())).relays;
+});
+
+afterAll(async () => {
+  await origin?.close();
+});
+
+describe("relays of two deployments in one network", () => {
+  it("lists the relays of both deployments in the one consensus", () => {
+    expect(inDeployment(mesh.urls.relay).length).toBeGreaterThanOrEqual(3);
+    expect(inDeployment(mesh.urls.second)).toHaveLength(3);
+  });
+
+  it("carries a request over a circuit that crosses from one deployment to the other and back", async () => {
+    const [a1, a2] = inDeployment(mesh.urls.relay);
+    const [b1, b2] = inDeployment(mesh.urls.second);
+    for (const path of [
+      [a1!, b1!, a2!],
+      [b1!, a1!, b2!],
+    ]) {
+      origin.answer = { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from(`crossed ${path.map((r) => r.id.slice(0, 6)).join(">")}`) };
+      const circuit = await Circuit.build(path, transport, { clock: Date.now });
+      const result = await circuit.request({ method: "GET", url: `${origin.url}/cross`, headers: [], body: new Uint8Array(0) });
+      await circuit.destroy();
+      expect(result.ok).toBe(true);
+      if (result.ok) expect(new TextDecoder().decode(result.response.body)).toBe(`crossed ${path.map((r) => r.id.slice(0, 6)).join(">")}`);
+    }
+  });
+
+  it("mixes relays of both deployments in the gateway's circuits", async () => {
+    origin.answer = { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from("mixed") };
+    const second = new Set(inDeployment(mesh.urls.second).map((r) => r.id));
+    let mixed = false;
+    // A random path of 3 among the 9 relays avoids the second deployment with probability ~0.24.
+    for (let i = 0; i < 30 && !mixed; i++) {
+      const response = await fetch(`${mesh.urls.relay}/fetch?url=${encodeURIComponent(`${origin.url}/mix`)}`, { headers: { "onion-new-circuit": "1" } });
+      expect(await response.text()).toBe("mixed");
+      const path = response.headers.get("onion-circuit")!.split(",");
+      mixed = path.some((id) => second.has(id)) && path.some((id) => !second.has(id));
+    }
+    expect(mixed).toBe(true);
+  });
+});
