@@ -1,0 +1,65 @@
+// `npm run deploy`: deploys the workers in dependency order — the directory (relays register with
+// it), the auth server (its D1 migrated first), then the relay worker(s), which pin the directory's
+// public key. `--dry-run` bundles each for deployment into dist/ without uploading (CI runs this).
+//
+// Environment for a real deploy (README, "Deploy"):
+//   SHALLOT_RELAY_URL   public base URL of the relay worker, e.g. https://shallot-relay.<you>.workers.dev
+//   SHALLOT_AUTH_URL    public base URL of the auth server (the gateway's default auth server)
+//   SHALLOT_DIRECTORY_URL  public base URL of the directory (for the browser page)
+//   SHALLOT_SECOND_URL  optional: base URL of a second relay deployment ([env.second]) to deploy too
+
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./mesh.mjs";
+import { SECRETS_DIR } from "./keys.mjs";
+
+const dryRun = process.argv.includes("--dry-run");
+const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
+
+function step(title, args) {
+  console.log(`\n▶ ${title}`);
+  const result = spawnSync(wrangler, args, { cwd: ROOT, stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
+  if (result.status !== 0) {
+    console.error(`deploy: "${title}" failed; nothing after it was deployed.`);
+    process.exit(result.status ?? 1);
+  }
+}
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`deploy: set ${name} (see README, "Deploy").`);
+    process.exit(2);
+  }
+  return value.replace(/\/+$/, "");
+}
+
+const deploy = (name, config, extra = []) => [
+  "deploy",
+  "-c",
+  config,
+  ...(dryRun ? ["--dry-run", "--outdir", join("dist", name)] : []),
+  ...extra,
+];
+
+let relayVars = [];
+let secondVars = [];
+if (!dryRun) {
+  const keyFile = join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY");
+  const directoryKey = process.env.SHALLOT_DIRECTORY_PUBLIC_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, "utf8") : "");
+  if (!directoryKey) {
+    console.error("deploy: no directory public key; run `npm run keys` first (or set SHALLOT_DIRECTORY_PUBLIC_KEY).");
+    process.exit(2);
+  }
+  const common = ["--var", `DIRECTORY_PUBLIC_KEY:${directoryKey}`, "--var", `AUTH_URL:${required("SHALLOT_AUTH_URL")}`, "--var", `DIRECTORY_PUBLIC_URL:${required("SHALLOT_DIRECTORY_URL")}`];
+  relayVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_RELAY_URL")}`];
+  if (process.env.SHALLOT_SECOND_URL) secondVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_SECOND_URL")}`];
+}
+
+step("directory", deploy("directory", "workers/directory/wrangler.toml"));
+if (!dryRun) step("auth database migrations", ["d1", "migrations", "apply", "DB", "--remote", "-c", "workers/auth/wrangler.toml"]);
+step("auth server", deploy("auth", "workers/auth/wrangler.toml"));
+step("relay worker", deploy("relay", "wrangler.toml", relayVars));
+if (dryRun || secondVars.length > 0) step("second relay deployment", deploy("relay-second", "wrangler.toml", ["--env", "second", ...secondVars]));
+console.log(dryRun ? "\ndeploy: every worker bundled into dist/ (dry run, nothing uploaded)." : "\ndeploy: done. Add relays with POST /relays (README, \"Deploy\").");

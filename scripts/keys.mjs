@@ -1,0 +1,43 @@
+// `npm run keys`: makes the production secrets once, into .wrangler/shallot-secrets/ (git-ignored,
+// readable by you only), and prints how to hand each to `wrangler secret put`. Secrets are never
+// printed; only the directory's public key is, since relays and clients pin it.
+
+import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { ROOT } from "./mesh.mjs";
+
+export const SECRETS_DIR = join(ROOT, ".wrangler", "shallot-secrets");
+
+function ensure(name, make) {
+  const file = join(SECRETS_DIR, name);
+  if (!existsSync(file)) writeFileSync(file, make(), { mode: 0o600 });
+  return readFileSync(file, "utf8");
+}
+
+export function ensureSecrets() {
+  mkdirSync(SECRETS_DIR, { recursive: true, mode: 0o700 });
+  // The signing key and its public half are made together, so they always match.
+  if (!existsSync(join(SECRETS_DIR, "DIRECTORY_SIGNING_KEY")) || !existsSync(join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY"))) {
+    const directory = generateKeyPairSync("ed25519");
+    writeFileSync(join(SECRETS_DIR, "DIRECTORY_SIGNING_KEY"), directory.privateKey.export({ format: "jwk" }).d, { mode: 0o600 });
+    writeFileSync(join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY"), directory.publicKey.export({ format: "jwk" }).x, { mode: 0o600 });
+  }
+  ensure("AUTH_HPKE_KEY", () => generateKeyPairSync("x25519").privateKey.export({ format: "jwk" }).d);
+  ensure("ADMIN_TOKEN", () => randomBytes(32).toString("base64url"));
+  return { directoryPublicKey: readFileSync(join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY"), "utf8") };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { directoryPublicKey } = ensureSecrets();
+  const dir = ".wrangler/shallot-secrets";
+  console.log(`Secrets are in ${dir}/ (mode 600). Hand them to Cloudflare:
+
+  npx wrangler secret put DIRECTORY_SIGNING_KEY -c workers/directory/wrangler.toml < ${dir}/DIRECTORY_SIGNING_KEY
+  npx wrangler secret put AUTH_HPKE_KEY -c workers/auth/wrangler.toml < ${dir}/AUTH_HPKE_KEY
+  npx wrangler secret put ADMIN_TOKEN < ${dir}/ADMIN_TOKEN
+  npx wrangler secret put ADMIN_TOKEN --env second < ${dir}/ADMIN_TOKEN     # only with a second relay deployment
+
+The directory's public key (pinned by relays and clients; npm run deploy passes it on):
+  ${directoryPublicKey}`);
+}
