@@ -1,5 +1,7 @@
 // Reads a body into memory, giving up (null) as soon as it passes `limit` bytes.
 
+import { concat } from "@shallot/protocol";
+
 /** A message's body within `limit` bytes: one arrayBuffer() when its length is declared, else streamed. */
 export async function readBodyLimited(message: Request | Response, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
   const declared = message.headers.get("content-length");
@@ -17,7 +19,7 @@ export async function readBodyLimited(message: Request | Response, limit: number
 export async function readLimited(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<Uint8Array<ArrayBuffer> | null> {
   if (!stream) return new Uint8Array(0);
   const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -27,13 +29,7 @@ export async function readLimited(stream: ReadableStream<Uint8Array> | null, lim
       await reader.cancel().catch(() => {});
       return null;
     }
-    chunks.push(value);
+    chunks.push(value as Uint8Array<ArrayBuffer>);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concat(...chunks);
 }
