@@ -19,3 +19,4 @@ export * from "./replay-window.ts";
 export * from "./x25519.ts";
 export * from "./memory-tables.ts";
 export * from "./http-headers.ts";
+export * from "./auth/index.ts";

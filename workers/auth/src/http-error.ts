@@ -1,0 +1,41 @@
+// Every error the auth server answers is JSON `{ error, message }` with a 4xx/5xx status.
+
+import type { Context } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+export type ErrorCode =
+  | "invalid_json"
+  | "invalid_request"
+  | "payload_too_large"
+  | "not_found"
+  | "user_exists"
+  | "invalid_credentials"
+  | "rate_limited"
+  | "invalid_token"
+  | "username_mismatch"
+  | "unknown_key"
+  | "sealed_body_invalid"
+  | "auth_unconfigured"
+  | "internal_error";
+
+/** Thrown by request handling; app.onError turns it into the JSON body. */
+export class ApiError extends Error {
+  override readonly name = "ApiError";
+  readonly status: ContentfulStatusCode;
+  readonly code: ErrorCode;
+  readonly headers: Record<string, string>;
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.headers = headers;
+  }
+}
+
+export const NO_STORE = { "Cache-Control": "no-store" } as const;
+
+export const errorResponse = (c: Context, status: ContentfulStatusCode, error: ErrorCode, message: string, headers: Record<string, string> = {}): Response =>
+  c.json({ error, message }, status, { ...NO_STORE, ...headers });
+
+/** One answer for every login failure, so the cause (unknown user, wrong response, spent challenge) stays hidden. */
+export const invalidCredentials = () => new ApiError(401, "invalid_credentials", "The username, challenge or response is not valid.");

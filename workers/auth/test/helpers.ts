@@ -1,0 +1,122 @@
+// Talking to the auth server, and a client written out with WebCrypto alone — not the server's code —
+// so an accepted response proves the server follows the documented formulas.
+
+import { env, exports } from "cloudflare:workers";
+import { expect } from "vitest";
+
+export const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://auth.test${path}`, init));
+
+export const sendJson = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  call(path, { method, headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
+
+export const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
+
+const text = new TextEncoder();
+const hex = (bytes: ArrayBuffer | Uint8Array) => [...new Uint8Array(bytes)].map((b) => b.toString(16).padStart(2, "0")).join("");
+export const b64 = (bytes: ArrayBuffer | Uint8Array) => btoa(String.fromCharCode(...new Uint8Array(bytes)));
+export const unb64 = (s: string) => Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
+
+const WEBCRYPTO = { sha256: "SHA-256", sha384: "SHA-384", sha512: "SHA-512" } as const;
+export type Seed = keyof typeof WEBCRYPTO;
+export const SEEDS = Object.keys(WEBCRYPTO) as Seed[];
+
+/** hex(H(utf8(s))), as `printf '%s' "$s" | sha256sum` prints it. */
+export const shaHex = async (mechanism: Seed, s: string) => hex(await crypto.subtle.digest(WEBCRYPTO[mechanism], text.encode(s)));
+/** The seed response: hex(H( hex(H(password)) ‖ nonce )). */
+export const seedAnswer = async (mechanism: Seed, password: string, nonce: string) => shaHex(mechanism, (await shaHex(mechanism, password)) + nonce);
+
+async function hmac(key: Uint8Array, message: Uint8Array) {
+  const k = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await crypto.subtle.sign("HMAC", k, message));
+}
+
+/** RFC 5802 §3 key derivation with PBKDF2-HMAC-SHA-256. */
+export async function scramClientKeys(password: string, salt: Uint8Array, iterations: number) {
+  const material = await crypto.subtle.importKey("raw", text.encode(password), "PBKDF2", false, ["deriveBits"]);
+  const salted = new Uint8Array(await crypto.subtle.deriveBits({ name: "PBKDF2", hash: "SHA-256", salt, iterations }, material, 256));
+  const clientKey = await hmac(salted, text.encode("Client Key"));
+  const storedKey = new Uint8Array(await crypto.subtle.digest("SHA-256", clientKey));
+  const serverKey = await hmac(salted, text.encode("Server Key"));
+  return { clientKey, storedKey, serverKey };
+}
+
+/** The registration body for a SCRAM user. */
+export async function scramRegistration(username: string, password: string, iterations = 4096, salt = crypto.getRandomValues(new Uint8Array(16))) {
+  const { storedKey, serverKey } = await scramClientKeys(password, salt, iterations);
+  return { username, mechanism: "scram-sha-256", salt: b64(salt), iterations, storedKey: b64(storedKey), serverKey: b64(serverKey) };
+}
+
+/** docs/auth.md's AuthMessage, written out again here. */
+export const scramAuthMessage = (username: string, nonce: string, salt: string, iterations: number) =>
+  `n=${username.replaceAll("=", "=3D").replaceAll(",", "=2C")},r=${nonce},r=${nonce},s=${salt},i=${iterations},c=biws,r=${nonce}`;
+
+/** The client's side of a SCRAM login: base64 ClientProof and the ServerSignature it expects. */
+export async function scramAnswer(username: string, password: string, challenge: { nonce: string; salt: string; iterations: number }) {
+  const { clientKey, storedKey, serverKey } = await scramClientKeys(password, unb64(challenge.salt), challenge.iterations);
+  const message = text.encode(scramAuthMessage(username, challenge.nonce, challenge.salt, challenge.iterations));
+  const signature = await hmac(storedKey, message);
+  return { proof: b64(clientKey.map((byte, i) => byte ^ signature[i]!)), expectedServerSignature: b64(await hmac(serverKey, message)) };
+}
+
+export interface ChallengeBody {
+  challengeId: string;
+  nonce: string;
+  mechanism: string;
+  salt?: string;
+  iterations?: number;
+}
+
+export async function registerSeed(username: string, password: string, mechanism: Seed = "sha256") {
+  const response = await sendJson("POST", "/register", { username, mechanism, hash: await shaHex(mechanism, password) });
+  expect(response.status, await response.clone().text()).toBe(201);
+  return response.json();
+}
+
+export async function registerScram(username: string, password: string, iterations = 4096) {
+  const response = await sendJson("POST", "/register", await scramRegistration(username, password, iterations));
+  expect(response.status, await response.clone().text()).toBe(201);
+  return response.json();
+}
+
+export async function getChallenge(username: string): Promise<ChallengeBody> {
+  const response = await sendJson("POST", "/challenge", { username });
+  expect(response.status, await response.clone().text()).toBe(200);
+  return response.json();
+}
+
+/** A full login with the password; answers with the mechanism the challenge names. */
+export async function loginWith(username: string, password: string, challenge?: ChallengeBody) {
+  const c = challenge ?? (await getChallenge(username));
+  const response =
+    c.mechanism === "scram-sha-256"
+      ? (await scramAnswer(username, password, c as Required<ChallengeBody>)).proof
+      : await seedAnswer(c.mechanism as Seed, password, c.nonce);
+  return sendJson("POST", "/login", { username, challengeId: c.challengeId, response });
+}
+
+export async function loginToken(username: string, password: string): Promise<string> {
+  const response = await loginWith(username, password);
+  expect(response.status, await response.clone().text()).toBe(200);
+  return ((await response.json()) as { token: string }).token;
+}
+
+/** Row counts of every table, and the table list itself (so a dropped table shows). */
+export async function dbSnapshot() {
+  const tables = (await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all<{ name: string }>()).results.map((r) => r.name);
+  const counts = { users: 0, challenges: 0, sessions: 0, login_failures: 0 };
+  for (const table of Object.keys(counts) as (keyof typeof counts)[]) {
+    counts[table] = (await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table}`).first<{ n: number }>())!.n;
+  }
+  return { tables, counts };
+}
+
+export async function expectError(response: Response, status: number, error: string) {
+  const body = await response.text();
+  expect(response.status, body).toBe(status);
+  const parsed = JSON.parse(body) as { error: string; message: string };
+  expect(parsed).toEqual({ error, message: expect.any(String) });
+  expect(parsed.message.length).toBeGreaterThan(0);
+  // No stack frame, source position or exception name may leak into the body.
+  expect(body).not.toMatch(/\bat \S+ \(|\.ts:\d+:\d+|[A-Za-z]*Error:/);
+  return parsed;
+}
