@@ -12,6 +12,8 @@ export interface Env {
   DIRECTORY_PUBLIC_KEY?: string;
   /** Bearer token for POST/DELETE /relays (a secret in production). */
   ADMIN_TOKEN?: string;
+  /** The auth server the gateway's /auth/* uses when the request names none. */
+  AUTH_URL?: string;
   /** Base URL of this deployment as other relays reach it, e.g. https://relay.example.workers.dev */
   PUBLIC_URL?: string;
   ALLOW_PRIVATE_DESTINATIONS?: string;

@@ -6,6 +6,7 @@ import * as v from "valibot";
 import { RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
 import type { Env } from "./env.ts";
+import { handleAuthFlow } from "./auth-proxy.ts";
 import { handleGatewayFetch } from "./gateway.ts";
 import { errorResponse } from "./http-error.ts";
 import { MAX_CELL_BYTES, NEIGHBOUR_HEADER } from "./link.ts";
@@ -72,6 +73,8 @@ app.post("/relays/:id/cell", async (c) => {
 });
 
 app.all("/fetch", (c) => handleGatewayFetch(c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));
+app.post("/auth/register", (c) => handleAuthFlow("register", c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));
+app.post("/auth/login", (c) => handleAuthFlow("login", c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));
 
 app.notFound(() => errorResponse(404, "not_found", "No such route."));
 app.onError((error) => {

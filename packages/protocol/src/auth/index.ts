@@ -1,5 +1,6 @@
 // Shared by the auth server, the gateway and clients: pure, no fetch, no storage.
 export * from "./base64.ts";
+export * from "./client.ts";
 export * from "./mechanisms.ts";
 export * from "./scram.ts";
 export * from "./schemas.ts";
