@@ -49,7 +49,8 @@ app.delete("/descriptors/:id", async (c) => {
   return c.json({ id: outcome.id, retired: true }, 200, NO_STORE);
 });
 
-app.get("/consensus", async (c) => c.json(await directory(c.env).consensus(), 200, NO_STORE));
+// Public signed data, verified by whoever reads it: any page (the relay worker's, for one) may fetch it.
+app.get("/consensus", async (c) => c.json(await directory(c.env).consensus(), 200, { ...NO_STORE, "Access-Control-Allow-Origin": "*" }));
 
 app.get("/key", async (c) => {
   const { publicKey } = await signingKey(c.get("config").signingSeed);

@@ -25,6 +25,13 @@ describe("registration and the consensus", () => {
     await expect(verifyConsensus(altered, directoryPublicKey(), Date.now())).rejects.toMatchObject({ code: "bad_signature" });
   });
 
+  it("lets any origin read the consensus (CORS), since it is public and signed", async () => {
+    const response = await call("/consensus", { headers: { origin: "http://page.test" } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    expect(response.headers.get("access-control-allow-credentials")).toBeNull();
+  });
+
   it("sorts the relays by id", async () => {
     for (let i = 0; i < 3; i++) await (await makeRelay()).register();
     const ids = (await verifiedConsensus()).document.relays.map((r) => r.id);

@@ -8,6 +8,8 @@ export interface Env {
   /** Service binding to the directory worker (same account); DIRECTORY_URL wins when set. */
   DIRECTORY?: Fetcher;
   DIRECTORY_URL?: string;
+  /** The directory's URL as a browser reaches it (for the page at /); DIRECTORY_URL when unset. */
+  DIRECTORY_PUBLIC_URL?: string;
   /** Pinned Ed25519 public key of the directory, base64url. */
   DIRECTORY_PUBLIC_KEY?: string;
   /** Bearer token for POST/DELETE /relays (a secret in production). */

@@ -11,6 +11,8 @@ import { handleGatewayFetch } from "./gateway.ts";
 import { errorResponse } from "./http-error.ts";
 import { MAX_CELL_BYTES, NEIGHBOUR_HEADER } from "./link.ts";
 import { readBodyLimited } from "./read-limited.ts";
+import { cellCors } from "./cors.ts";
+import { pageConfig } from "./page-config.ts";
 
 export { Relay } from "./relay.ts";
 
@@ -23,10 +25,13 @@ function relayStub(env: Env, id: string): DurableObjectStub<import("./relay.ts")
 
 const unknownRelay = () => errorResponse(404, "unknown_relay", "No relay with that id serves here.");
 
-app.get("/", (c) =>
+// GET / is the browser page, served from static assets (workers/relay/page) before the worker runs.
+app.get("/api", (c) =>
   c.json({
     service: "shallot-relay",
     endpoints: {
+      "GET /": "the browser page: builds a circuit in your browser and fetches a URL through it",
+      "GET /page-config": "the directory URL and key the page verifies the consensus with",
       "GET|HEAD|POST|PUT|PATCH|DELETE /fetch?url=<absolute URL>": "anonymous request through a 3-relay circuit",
       "POST /relays": "add a relay (admin)",
       "GET /relays/:id": "a relay's signed descriptor",
@@ -37,6 +42,8 @@ app.get("/", (c) =>
 );
 
 app.get("/health", (c) => c.json({ ok: true }));
+
+app.get("/page-config", (c) => pageConfig(c.env));
 
 app.post("/relays", requireAdmin, async (c) => {
   const base = c.env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(c.req.url).origin;
@@ -60,6 +67,7 @@ app.delete("/relays/:id", requireAdmin, async (c) => {
   return c.json({ id: c.req.param("id"), retired: true });
 });
 
+app.use("/relays/:id/cell", cellCors);
 app.post("/relays/:id/cell", async (c) => {
   const stub = relayStub(c.env, c.req.param("id"));
   if (!stub) return unknownRelay();

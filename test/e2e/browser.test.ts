@@ -1,0 +1,151 @@
+// The page at / in a real headless Chromium: it verifies the consensus, builds a circuit with
+// WebCrypto in the browser (cells POSTed cross-origin to the relays) and shows the origin's answer.
+
+import { generateKeyPairSync, randomUUID } from "node:crypto";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, type Page, chromium } from "playwright-core";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { type Origin, startOrigin } from "./origin.ts";
+
+const mesh = inject("mesh");
+const CHROMIUM = "/usr/bin/chromium";
+// CI installs Debian's chromium (.ci/run) and must run these; elsewhere they need `apt-get install chromium`.
+const noBrowser = !existsSync(CHROMIUM) && !process.env.CI;
+if (noBrowser) console.warn(`browser tests not run: ${CHROMIUM} is missing (apt-get install chromium)`);
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), ".artifacts");
+
+let browser: Browser;
+let origin: Origin;
+let page: Page;
+let pageErrors: string[];
+
+beforeAll(async () => {
+  if (noBrowser) return;
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
+  origin = await startOrigin();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await origin?.close();
+});
+
+beforeEach(async () => {
+  if (noBrowser) return;
+  page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+  pageErrors = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+});
+
+afterEach(async () => {
+  if (noBrowser) return;
+  await page.close();
+  expect(pageErrors).toEqual([]);
+});
+
+const liveRelays = async () => JSON.parse((await (await fetch(`${mesh.urls.directory}/consensus`)).json()).document).relays.map((r: { id: string }) => r.id) as string[];
+const text = (selector: string) => page.locator(selector).innerText();
+
+async function openPage() {
+  await page.goto(`${mesh.urls.relay}/`);
+  // Other test files add and retire relays on the shared mesh, so only the minimum is certain.
+  await page.locator("#consensus.ok").waitFor();
+  expect(await page.locator("#relays tbody tr").count()).toBeGreaterThanOrEqual(3);
+  await page.waitForFunction(() => !(document.getElementById("fetch") as HTMLButtonElement).disabled);
+}
+
+async function hopIds() {
+  const hops = page.locator("#hops li");
+  await hops.nth(2).waitFor();
+  return hops.evaluateAll((items) => items.map((item) => ({ id: (item as HTMLElement).dataset.relayId!, text: (item as HTMLElement).innerText })));
+}
+
+describe.skipIf(noBrowser)("the browser page", () => {
+  it("lists the verified consensus, builds a circuit in the browser and shows the origin's body", async () => {
+    await openPage();
+    expect(await text("#consensus")).toMatch(/signature verified/i);
+    const unique = `browser page ${randomUUID()}`;
+    origin.answer = { status: 200, headers: { "content-type": "text/plain", "x-from-origin": "yes" }, body: Buffer.from(unique) };
+    const before = origin.received.length;
+
+    await page.locator("#url").fill(`${origin.url}/from-the-browser?q=1`);
+    await page.locator("#fetch").click();
+    await page.locator("#response-body").filter({ hasText: unique }).waitFor();
+
+    expect(await text("#status")).toMatch(/^200 OK/);
+    expect(await page.locator("#response-headers").textContent()).toContain("x-from-origin: yes");
+    const hops = await hopIds();
+    expect(hops).toHaveLength(3);
+    expect(new Set(hops.map((hop) => hop.id)).size).toBe(3);
+    const live = await liveRelays();
+    for (const hop of hops) {
+      expect(live).toContain(hop.id);
+      expect(hop.text).toMatch(/handshake \d+ ms/);
+    }
+    expect(hops.map((hop) => hop.text.split(/\s/)[0])).toEqual(["entry", "middle", "exit"]);
+    expect(origin.received[before]).toMatchObject({ method: "GET", url: "/from-the-browser?q=1" });
+    expect(await page.locator("#error").isHidden()).toBe(true);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, "browser-page.png"), fullPage: true });
+
+    // A second request reuses the circuit; a POST carries its body to the origin.
+    await page.locator("#method").selectOption("POST");
+    await page.locator("#body").fill("posted from the page");
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "the same circuit" }).waitFor();
+    expect((await hopIds()).map((hop) => hop.id)).toEqual(hops.map((hop) => hop.id));
+    expect(origin.received[before + 1]).toMatchObject({ method: "POST", url: "/from-the-browser?q=1" });
+    expect(origin.received[before + 1]!.body.toString()).toBe("posted from the page");
+
+    // "New circuit" builds another one and still gets through.
+    await page.locator("#new-circuit").check();
+    await page.locator("#method").selectOption("GET");
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "a new circuit" }).waitFor();
+    expect(await text("#response-body")).toBe(unique);
+  });
+
+  it("shows a clear message for a malformed URL and sends nothing", async () => {
+    await openPage();
+    const before = origin.received.length;
+    await page.locator("#url").fill("not a url");
+    await page.locator("#fetch").click();
+    await page.locator("#error").waitFor();
+    expect(await text("#error")).toMatch(/absolute http:\/\/ or https:\/\/ URL/);
+    expect(await page.locator("#hops li").count()).toBe(0);
+    expect(origin.received.length).toBe(before);
+  });
+
+  it("refuses a consensus that does not verify under the pinned key and lists no relays", async () => {
+    // Same directory, wrong key: the signature check must fail and the page must not use the list.
+    const wrongKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x;
+    await page.route("**/page-config", (route) => route.fulfill({ json: { directoryUrl: mesh.urls.directory, directoryKey: wrongKey } }));
+    await page.goto(`${mesh.urls.relay}/`);
+    await page.locator("#consensus.bad").waitFor();
+    expect(await text("#consensus")).toMatch(/does not verify against the pinned directory key/);
+    expect(await page.locator("#relays tbody tr").count()).toBe(0);
+    expect(await page.locator("#fetch").isDisabled()).toBe(true);
+  });
+
+  it("serves /page-config and answers CORS on the cell endpoint", async () => {
+    expect(await (await fetch(`${mesh.urls.relay}/page-config`)).json()).toEqual({ directoryUrl: mesh.urls.directory, directoryKey: mesh.directoryKey });
+    const [id] = await liveRelays();
+    const preflight = await fetch(`${mesh.urls.relay}/relays/${id}/cell`, {
+      method: "OPTIONS",
+      headers: { origin: "https://page.test", "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("*");
+    expect(preflight.headers.get("access-control-allow-methods")).toBe("POST");
+    expect(preflight.headers.get("access-control-allow-headers")).toBe("content-type");
+    expect(preflight.headers.get("access-control-allow-credentials")).toBeNull();
+    expect((await fetch(`${mesh.urls.directory}/consensus`)).headers.get("access-control-allow-origin")).toBe("*");
+  });
+});
