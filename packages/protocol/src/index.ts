@@ -1,6 +1,7 @@
 export * from "./bytes.ts";
 export * from "./cell.ts";
 export * from "./circuit-keys.ts";
+export * from "./circuit-pool.ts";
 export * from "./client.ts";
 export * from "./consensus.ts";
 export * from "./descriptor.ts";

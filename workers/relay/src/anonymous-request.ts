@@ -2,8 +2,8 @@
 // reuses) a circuit and sends one HTTP request through it. Used by /fetch and by /auth/*.
 
 import * as v from "valibot";
-import { CLIENT_NEIGHBOUR, Circuit, type ExitResult, type HttpRequestMessage, RelayIdSchema, isProtocolError, selectPath } from "@shallot/protocol";
-import { CircuitPool, type PooledCircuit } from "./circuit-pool.ts";
+import { CLIENT_NEIGHBOUR, Circuit, CircuitPool, type ExitResult, type HttpRequestMessage, type PooledCircuit, RelayIdSchema, isProtocolError, selectPath } from "@shallot/protocol";
+
 import { ConsensusCache } from "./consensus-cache.ts";
 import { DirectoryError } from "./directory-client.ts";
 import { type Env, type RelayConfig, readConfig } from "./env.ts";

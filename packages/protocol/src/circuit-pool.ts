@@ -1,8 +1,11 @@
 // Circuit reuse, as Tor reuses a circuit for a while: one current circuit serves requests for
-// `reuseMs`; then (or on "onion-new-circuit: 1") a fresh one takes over and the old one is
-// destroyed once its last request has finished.
+// `reuseMs`; then (or on request, "onion-new-circuit: 1") a fresh one takes over and the old one is
+// destroyed once its last request has finished. Shared by the gateway and the CLI's proxy; the
+// caller supplies the build and the clock.
 
-import type { Circuit } from "@shallot/protocol";
+import type { Circuit } from "./client.ts";
+
+export const CIRCUIT_REUSE_MS = 10_000;
 
 export interface PooledCircuit {
   circuit: Circuit;
@@ -13,18 +16,30 @@ export interface PooledCircuit {
   retired: boolean;
 }
 
+export interface Lease {
+  entry: PooledCircuit;
+  /** False when the circuit was built for this request. */
+  reused: boolean;
+  /** Destruction of circuits this acquire retired, for the caller to wait on (or not). */
+  teardown: Promise<void>[];
+}
+
 export class CircuitPool {
   private current: PooledCircuit | null = null;
   private building: Promise<PooledCircuit> | null = null;
 
-  constructor(
-    private readonly build: () => Promise<Circuit>,
-    private readonly reuseMs: number,
-    private readonly clock: () => number,
-  ) {}
+  private readonly build: () => Promise<Circuit>;
+  private readonly reuseMs: number;
+  private readonly clock: () => number;
+
+  constructor(build: () => Promise<Circuit>, reuseMs: number = CIRCUIT_REUSE_MS, clock: () => number = Date.now) {
+    this.build = build;
+    this.reuseMs = reuseMs;
+    this.clock = clock;
+  }
 
   /** A circuit for one request; call `release` when the request is done. */
-  async acquire(fresh: boolean): Promise<{ entry: PooledCircuit; reused: boolean; teardown: Promise<void>[] }> {
+  async acquire(fresh: boolean): Promise<Lease> {
     const teardown: Promise<void>[] = [];
     const current = this.current;
     if (current && !fresh && !current.retired && !current.circuit.isDestroyed && this.clock() - current.builtAt < this.reuseMs) {
@@ -64,6 +79,13 @@ export class CircuitPool {
   release(entry: PooledCircuit): Promise<void> | undefined {
     entry.inflight--;
     return entry.retired ? this.destroyIfIdle(entry) : undefined;
+  }
+
+  /** Destroys the current circuit (when the caller shuts down). */
+  async close(): Promise<void> {
+    const current = this.current;
+    this.current = null;
+    if (current && !current.circuit.isDestroyed) await current.circuit.destroy().catch(() => {});
   }
 
   /** Drops a circuit that failed; it is not handed out again. */

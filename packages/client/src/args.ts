@@ -1,0 +1,286 @@
+// The command line: which command, with which options. Pure — no I/O, no environment — so every
+// rule here is unit tested; defaults that need the environment or the disk live in directory.ts
+// and the commands.
+
+import { type ParseArgsConfig, parseArgs } from "node:util";
+import { MECHANISMS, type Mechanism, SCRAM_SHA_256, isMechanism } from "@shallot/protocol";
+import { UsageError } from "./errors.ts";
+
+export const COMMANDS = ["fetch", "circuit", "proxy", "register", "login"] as const;
+export type CommandName = (typeof COMMANDS)[number];
+const isCommand = (value: string): value is CommandName => (COMMANDS as readonly string[]).includes(value);
+
+/** Progress on stderr: only when it is a terminal (auto), always (verbose) or never (silent). */
+export type Verbosity = "auto" | "verbose" | "silent";
+
+export interface CommonOptions {
+  directory?: string;
+  directoryKey?: string;
+  verbosity: Verbosity;
+}
+
+/** Where a piece of request body comes from; `path` "-" is stdin. */
+export type DataSource = { kind: "text"; text: string } | { kind: "file"; path: string; stripNewlines: boolean };
+
+export interface FetchOptions extends CommonOptions {
+  url: string;
+  /** As typed with -X; undefined picks GET, POST (with data) or HEAD (with -I). */
+  method?: string;
+  /** The -H arguments as typed, in order. */
+  headers: string[];
+  /** The -d / --data-binary arguments, in the order given. */
+  data: DataSource[];
+  include: boolean;
+  head: boolean;
+  fail: boolean;
+  output?: string;
+  newCircuit: boolean;
+}
+
+export interface ProxyOptions extends CommonOptions {
+  host: string;
+  port: number;
+}
+
+export interface AuthOptions extends CommonOptions {
+  username: string;
+  server?: string;
+  passwordStdin: boolean;
+}
+
+export interface RegisterOptions extends AuthOptions {
+  mechanism: Mechanism;
+}
+
+export type Invocation =
+  | { command: "help"; text: string }
+  | { command: "fetch"; options: FetchOptions }
+  | { command: "circuit"; options: CommonOptions }
+  | { command: "proxy"; options: ProxyOptions }
+  | { command: "register"; options: RegisterOptions }
+  | { command: "login"; options: AuthOptions };
+
+export const DEFAULT_PROXY_PORT = 8118;
+export const DEFAULT_PROXY_HOST = "127.0.0.1";
+
+const COMMON = {
+  directory: { type: "string" },
+  "directory-key": { type: "string" },
+  verbose: { type: "boolean", short: "v" },
+  silent: { type: "boolean", short: "s" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsConfig["options"];
+
+const COMMON_HELP = `Network options:
+  --directory URL        the directory (default: $SHALLOT_DIRECTORY, else the dev mesh http://127.0.0.1:8788)
+  --directory-key KEY    the directory's pinned Ed25519 public key, base64url (default: $SHALLOT_DIRECTORY_KEY,
+                         else the dev mesh's key in .wrangler/shallot-dev/directory-key.json)
+  -v, --verbose          show progress on stderr even when it is not a terminal
+  -s, --silent           never show progress
+  -h, --help             this help`;
+
+export const HELP: Record<CommandName | "main", string> = {
+  main: `onion — use the Shallot onion network from your own machine. The circuit is built here: the
+entry relay sees only ciphertext, and no single relay knows both you and the destination.
+
+Usage: onion <command> [options]
+
+Commands:
+  fetch URL              send one HTTP request through a fresh circuit (curl-like)
+  circuit                show the consensus and build a circuit, hop by hop
+  proxy                  a local HTTP proxy that sends requests through circuits
+  register USERNAME      create an account on the auth server, through a circuit
+  login USERNAME         log in through a circuit and print the session token
+
+Run 'onion <command> --help' for a command's options.
+
+${COMMON_HELP}`,
+
+  fetch: `Usage: onion fetch [options] URL
+
+Sends one HTTP request through a circuit built for it and writes the response body to stdout.
+
+  -X, --request METHOD   GET, HEAD, POST, PUT, PATCH or DELETE (default GET, or POST with data)
+  -H, --header 'Name: value'
+                         add a request header (repeatable); 'Name;' sends it empty, 'Name:' omits it
+  -d, --data DATA        request body (repeatable, joined with &); -d @FILE reads FILE without newlines
+      --data-binary DATA request body as is; @FILE reads FILE byte for byte, @- reads stdin
+  -i, --include          print the status line and headers before the body
+  -I, --head             send HEAD and print the status line and headers
+  -o, --output FILE      write the body to FILE instead of stdout
+  -f, --fail             exit 22 when the origin answers 400 or more (the body is not printed)
+      --new-circuit      build a new circuit (every 'onion fetch' already does; kept for symmetry
+                         with the gateway's onion-new-circuit header)
+
+With data and no Content-Type header, the type is application/x-www-form-urlencoded (as curl).
+Headers that are hop-by-hop or identify the sender (Host, Connection, Forwarded, X-Forwarded-*,
+Via, CF-*, Onion-*, …) are not sent through the circuit.
+
+Exit status: 0 on an answer from the origin, 1 when the request could not be carried,
+2 for bad arguments, 22 with --fail and a status of 400 or more.
+
+${COMMON_HELP}`,
+
+  circuit: `Usage: onion circuit [options]
+
+Fetches the consensus, checks its signature against the pinned directory key, lists its relays,
+then builds a three-hop circuit and prints each hop with its handshake time. The circuit is
+destroyed at the end.
+
+${COMMON_HELP}`,
+
+  proxy: `Usage: onion proxy [options]
+
+A local HTTP forward proxy: requests for http:// (and absolute-form https://) URLs go through
+circuits built here. A circuit is reused for 10 s, then replaced; a failed one is rebuilt. Send the
+header 'onion-new-circuit: 1' to get a new circuit for one request. HTTPS tunnels (CONNECT) are
+answered 501: exits carry HTTP requests, not TCP streams.
+
+  -p, --port PORT        port to listen on (default ${DEFAULT_PROXY_PORT}; 0 picks a free one)
+      --host ADDRESS     address to bind (default ${DEFAULT_PROXY_HOST}; anyone who can reach it can use it)
+
+  curl -x http://127.0.0.1:${DEFAULT_PROXY_PORT} http://example.com/
+  http_proxy=http://127.0.0.1:${DEFAULT_PROXY_PORT} wget -qO- http://example.com/
+
+${COMMON_HELP}`,
+
+  register: `Usage: onion register [options] USERNAME
+
+Creates an account on the auth server. The verifier is computed here (the password never leaves
+this process), sealed to the server's key (GET /key) and sent with POST /register — every request
+through a circuit.
+
+      --mechanism NAME   ${MECHANISMS.join(", ")} (default ${SCRAM_SHA_256})
+      --server URL       the auth server (default: $SHALLOT_AUTH, else http://127.0.0.1:8789)
+      --password-stdin   read the password from stdin (required when stdin is not a terminal)
+
+${COMMON_HELP}`,
+
+  login: `Usage: onion login [options] USERNAME
+
+Logs in by challenge-response (POST /challenge, POST /login) through a circuit, checks the SCRAM
+server signature, and prints the session token on stdout.
+
+      --server URL       the auth server (default: $SHALLOT_AUTH, else http://127.0.0.1:8789)
+      --password-stdin   read the password from stdin (required when stdin is not a terminal)
+
+${COMMON_HELP}`,
+};
+
+/** Node's parseArgs messages are long; keep their first sentence and point at --help. */
+function parse<const O extends ParseArgsConfig["options"]>(command: CommandName, args: string[], options: O) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split(/\.\s/)[0]!.replace(/\.$/, "") : String(error);
+    throw new UsageError(`${message} (see 'onion ${command} --help')`);
+  }
+}
+
+function common(values: { directory?: string; "directory-key"?: string; verbose?: boolean; silent?: boolean }): CommonOptions {
+  if (values.verbose && values.silent) throw new UsageError("--verbose and --silent cannot be used together");
+  return {
+    directory: values.directory,
+    directoryKey: values["directory-key"],
+    verbosity: values.verbose ? "verbose" : values.silent ? "silent" : "auto",
+  };
+}
+
+function onePositional(command: CommandName, positionals: string[], what: string): string {
+  if (positionals.length === 0) throw new UsageError(`${what} is missing (see 'onion ${command} --help')`);
+  if (positionals.length > 1) throw new UsageError(`one ${what} only; unexpected '${positionals[1]}'`);
+  return positionals[0]!;
+}
+
+export function parseInvocation(argv: readonly string[]): Invocation {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === "--help" || first === "-h") return { command: "help", text: HELP.main };
+  if (first === "help") {
+    const topic = rest[0];
+    if (topic === undefined) return { command: "help", text: HELP.main };
+    if (!isCommand(topic)) throw new UsageError(`unknown command '${topic}' (see 'onion --help')`);
+    return { command: "help", text: HELP[topic] };
+  }
+  if (!isCommand(first)) throw new UsageError(`unknown command '${first}' (see 'onion --help')`);
+  const args = [...rest];
+  if (args.includes("--help") || args.includes("-h")) return { command: "help", text: HELP[first] };
+
+  switch (first) {
+    case "fetch":
+      return { command: "fetch", options: parseFetch(args) };
+    case "circuit": {
+      const { values, positionals } = parse("circuit", args, COMMON);
+      if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (see 'onion circuit --help')`);
+      return { command: "circuit", options: common(values) };
+    }
+    case "proxy":
+      return { command: "proxy", options: parseProxy(args) };
+    case "register": {
+      const { values, positionals } = parse("register", args, { ...COMMON, mechanism: { type: "string" }, server: { type: "string" }, "password-stdin": { type: "boolean" } });
+      const mechanism = values.mechanism ?? SCRAM_SHA_256;
+      if (!isMechanism(mechanism)) throw new UsageError(`unknown mechanism '${mechanism}'; use one of ${MECHANISMS.join(", ")}`);
+      const username = onePositional("register", positionals, "USERNAME");
+      return { command: "register", options: { ...common(values), username, server: values.server, passwordStdin: values["password-stdin"] ?? false, mechanism } };
+    }
+    case "login": {
+      const { values, positionals } = parse("login", args, { ...COMMON, server: { type: "string" }, "password-stdin": { type: "boolean" } });
+      const username = onePositional("login", positionals, "USERNAME");
+      return { command: "login", options: { ...common(values), username, server: values.server, passwordStdin: values["password-stdin"] ?? false } };
+    }
+  }
+}
+
+function parseFetch(args: string[]): FetchOptions {
+  const { values, positionals, tokens } = parse("fetch", args, {
+    ...COMMON,
+    request: { type: "string", short: "X" },
+    header: { type: "string", short: "H", multiple: true },
+    data: { type: "string", short: "d", multiple: true },
+    "data-binary": { type: "string", multiple: true },
+    include: { type: "boolean", short: "i" },
+    head: { type: "boolean", short: "I" },
+    output: { type: "string", short: "o" },
+    fail: { type: "boolean", short: "f" },
+    "new-circuit": { type: "boolean" },
+  });
+  const url = onePositional("fetch", positionals, "URL");
+  // -d and --data-binary keep their relative order, as curl joins them.
+  const data: DataSource[] = [];
+  for (const token of tokens) {
+    if (token.kind !== "option" || token.value === undefined) continue;
+    if (token.name === "data") data.push(dataSource(token.value, true));
+    if (token.name === "data-binary") data.push(dataSource(token.value, false));
+  }
+  if (values.output === "") throw new UsageError("--output needs a file name");
+  return {
+    ...common(values),
+    url,
+    method: values.request,
+    headers: values.header ?? [],
+    data,
+    include: values.include ?? false,
+    head: values.head ?? false,
+    fail: values.fail ?? false,
+    output: values.output,
+    newCircuit: values["new-circuit"] ?? false,
+  };
+}
+
+/** `@FILE` names a file (`@-` stdin); -d strips newlines from a file as curl does, --data-binary keeps every byte. */
+export function dataSource(value: string, isData: boolean): DataSource {
+  if (!value.startsWith("@")) return { kind: "text", text: value };
+  const path = value.slice(1);
+  if (path === "") throw new UsageError(`'${value}' names no file; use @FILE or @- for stdin`);
+  return { kind: "file", path, stripNewlines: isData };
+}
+
+function parseProxy(args: string[]): ProxyOptions {
+  const { values, positionals } = parse("proxy", args, { ...COMMON, port: { type: "string", short: "p" }, host: { type: "string" } });
+  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (see 'onion proxy --help')`);
+  return { ...common(values), host: values.host ?? DEFAULT_PROXY_HOST, port: values.port === undefined ? DEFAULT_PROXY_PORT : parsePort(values.port) };
+}
+
+export function parsePort(text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not '${text}'`);
+  return Number(text);
+}

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import type { Circuit } from "./client.ts";
+import { CircuitPool } from "./circuit-pool.ts";
+
+/** Just enough of a Circuit for the pool: it is destroyed or not. */
+function fakeCircuit(name: string) {
+  const circuit = { name, destroyed: 0, get isDestroyed() { return this.destroyed > 0; }, async destroy() { this.destroyed++; } };
+  return circuit;
+}
+
+function setup() {
+  let now = 0;
+  const built: ReturnType<typeof fakeCircuit>[] = [];
+  const pool = new CircuitPool(async () => {
+    const circuit = fakeCircuit(`c${built.length}`);
+    built.push(circuit);
+    return circuit as unknown as Circuit;
+  }, 10_000, () => now);
+  return { pool, built, advance: (ms: number) => (now += ms) };
+}
+
+describe("CircuitPool", () => {
+  it("reuses one circuit for 10 s, then builds a new one and destroys the old one when idle", async () => {
+    const { pool, built, advance } = setup();
+    const first = await pool.acquire(false);
+    expect(first.reused).toBe(false);
+    pool.release(first.entry);
+    advance(9_999);
+    const second = await pool.acquire(false);
+    expect(second).toMatchObject({ reused: true, entry: first.entry });
+    pool.release(second.entry);
+    advance(1);
+    const third = await pool.acquire(false);
+    expect(third.reused).toBe(false);
+    expect(built).toHaveLength(2);
+    expect(built[0]!.destroyed).toBe(1);
+    pool.release(third.entry);
+  });
+
+  it("builds a fresh circuit on request, and waits for in-flight requests before destroying the old one", async () => {
+    const { pool, built } = setup();
+    const busy = await pool.acquire(false);
+    const fresh = await pool.acquire(true);
+    expect(fresh.entry).not.toBe(busy.entry);
+    expect(built[0]!.destroyed).toBe(0);
+    pool.release(busy.entry);
+    expect(built[0]!.destroyed).toBe(1);
+    pool.release(fresh.entry);
+    expect(built[1]!.destroyed).toBe(0);
+  });
+
+  it("never hands out a discarded circuit again", async () => {
+    const { pool, built } = setup();
+    const lease = await pool.acquire(false);
+    pool.discard(lease.entry);
+    pool.release(lease.entry);
+    expect(built[0]!.destroyed).toBe(1);
+    expect((await pool.acquire(false)).entry.circuit).toBe(built[1]);
+  });
+
+  it("shares one build between requests that arrive during it, and a failed build is not kept", async () => {
+    let fail = true;
+    let builds = 0;
+    const pool = new CircuitPool(async () => {
+      builds++;
+      await new Promise((r) => setTimeout(r, 5));
+      if (fail) throw new Error("no relays");
+      return fakeCircuit("ok") as unknown as Circuit;
+    });
+    await expect(Promise.all([pool.acquire(false), pool.acquire(false)])).rejects.toThrow("no relays");
+    expect(builds).toBe(1);
+    fail = false;
+    const [a, b] = await Promise.all([pool.acquire(false), pool.acquire(false)]);
+    expect(a.entry).toBe(b.entry);
+    expect(builds).toBe(2);
+    await pool.close();
+    expect(a.entry.circuit.isDestroyed).toBe(true);
+  });
+});
