@@ -29,11 +29,13 @@ try {
 const { urls } = mesh;
 console.log(`
 shallot: mesh ready
+  browser page      ${urls.relay}/       (builds circuits in your browser)
   gateway + relays  ${urls.relay}        (curl -i '${urls.relay}/fetch?url=http://127.0.0.1:9000/')
   directory         ${urls.directory}        (${urls.directory}/consensus, status page ${urls.directory}/)
-  auth server       ${urls.auth}${urls.second ? `\n  second relays     ${urls.second}        (another deployment, same directory)` : ""}
+  auth server       ${urls.auth}        (or through the gateway: POST ${urls.relay}/auth/register, /auth/login)${urls.second ? `\n  second relays     ${urls.second}        (another deployment, same directory)` : ""}
   admin token       ${mesh.adminToken}   (POST ${urls.relay}/relays, DELETE ${urls.relay}/relays/:id)
   directory key     ${mesh.directoryKey}
+  your own client   npx onion fetch http://127.0.0.1:9000/
 Ctrl-C stops everything.`);
 
 let stopping = false;
