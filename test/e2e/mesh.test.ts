@@ -97,4 +97,19 @@ describe("the local mesh, end to end", () => {
       expect(response.headers.get("onion-circuit")).not.toContain(victim);
     }
   });
+
+  it("serves the origin's answer without cookies or preloads, sandboxed, and sends redirects back through the gateway", async () => {
+    origin.answer = {
+      status: 302,
+      headers: { location: "/next?x=1", "set-cookie": "session=abc", link: "<https://tracker.example/>; rel=preload", "content-type": "text/html" },
+      body: Buffer.from("<p>moved</p>"),
+    };
+    const response = await gateway(`${origin.url}/start`, { redirect: "manual" });
+    expect(response.status).toBe(302);
+    expect(response.headers.get("location")).toBe(`${mesh.urls.relay}/fetch?url=${encodeURIComponent(`${origin.url}/next?x=1`)}`);
+    expect(response.headers.get("set-cookie")).toBeNull();
+    expect(response.headers.get("link")).toBeNull();
+    expect(response.headers.get("content-security-policy")).toBe("sandbox; default-src 'none'");
+    expect(response.headers.get("referrer-policy")).toBe("no-referrer");
+  });
 });

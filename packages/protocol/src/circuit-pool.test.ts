@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Circuit } from "./client.ts";
-import { CircuitPool } from "./circuit-pool.ts";
+import { CircuitPool, MAX_INFLIGHT, mayRetryOnFreshCircuit } from "./circuit-pool.ts";
 
 /** Just enough of a Circuit for the pool: it is destroyed or not. */
 function fakeCircuit(name: string) {
@@ -75,5 +75,25 @@ describe("CircuitPool", () => {
     expect(builds).toBe(2);
     await pool.close();
     expect(a.entry.circuit.isDestroyed).toBe(true);
+  });
+
+  it("gives a request its own circuit once the current one carries MAX_INFLIGHT requests", async () => {
+    const { pool, built } = setup();
+    const leases = [];
+    for (let i = 0; i < MAX_INFLIGHT; i++) leases.push(await pool.acquire(false));
+    expect(new Set(leases.map((l) => l.entry)).size).toBe(1);
+    const next = await pool.acquire(false);
+    expect(next.reused).toBe(false);
+    expect(built).toHaveLength(2);
+  });
+});
+
+describe("mayRetryOnFreshCircuit", () => {
+  it("retries any request the entry never forwarded, and only idempotent ones after a DESTROY", () => {
+    expect(mayRetryOnFreshCircuit("unknown_link", "POST")).toBe(true);
+    expect(mayRetryOnFreshCircuit("unknown_relay", "PATCH")).toBe(true);
+    expect(mayRetryOnFreshCircuit("circuit_destroyed", "GET")).toBe(true);
+    expect(mayRetryOnFreshCircuit("circuit_destroyed", "POST")).toBe(false);
+    expect(mayRetryOnFreshCircuit("integrity_failed", "GET")).toBe(false);
   });
 });

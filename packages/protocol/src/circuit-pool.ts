@@ -6,6 +6,23 @@
 import type { Circuit } from "./client.ts";
 
 export const CIRCUIT_REUSE_MS = 10_000;
+/**
+ * Requests one circuit carries at once before the next gets a circuit of its own: kept well under
+ * the replay window (32), which cells reordered further than that would overflow.
+ */
+export const MAX_INFLIGHT = 16;
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
+
+/**
+ * Whether a request that failed on a reused circuit with error `code` may go once more on a fresh
+ * one. An entry that no longer knows the link (unknown_link, unknown_relay) never forwarded it; a
+ * DESTROY (circuit_destroyed) may come after the exit acted, so only an idempotent request is
+ * sent twice on that account.
+ */
+export function mayRetryOnFreshCircuit(code: string | undefined, method: string): boolean {
+  return code === "unknown_link" || code === "unknown_relay" || (code === "circuit_destroyed" && IDEMPOTENT.has(method));
+}
 
 export interface PooledCircuit {
   circuit: Circuit;
@@ -42,7 +59,7 @@ export class CircuitPool {
   async acquire(fresh: boolean): Promise<Lease> {
     const teardown: Promise<void>[] = [];
     const current = this.current;
-    if (current && !fresh && !current.retired && !current.circuit.isDestroyed && this.clock() - current.builtAt < this.reuseMs) {
+    if (current && !fresh && !current.retired && !current.circuit.isDestroyed && current.inflight < MAX_INFLIGHT && this.clock() - current.builtAt < this.reuseMs) {
       current.inflight++;
       return { entry: current, reused: true, teardown };
     }

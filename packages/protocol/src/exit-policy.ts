@@ -42,18 +42,22 @@ function ipv6Class(host: string): DestinationClass | null {
   if (zeroUntil(8)) return "private"; // ::
   if (zeroUntil(7) && g[7] === 1) return "private"; // ::1
   if (zeroUntil(5) && g[5] === 0xffff) return embeddedIpv4(g[6]!, g[7]!); // ::ffff:a.b.c.d, mapped
+  if (zeroUntil(4) && g[4] === 0xffff && g[5] === 0) return embeddedIpv4(g[6]!, g[7]!); // ::ffff:0:a.b.c.d, translated
   if (zeroUntil(6)) return embeddedIpv4(g[6]!, g[7]!); // ::a.b.c.d, the deprecated compatible form
   if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) return embeddedIpv4(g[6]!, g[7]!); // NAT64
+  if (g[0] === 0x64 && g[1] === 0xff9b && g[2] === 1) return "private"; // local-use NAT64 64:ff9b:1::/48
   if (g[0] === 0x2002) return embeddedIpv4(g[1]!, g[2]!); // 6to4
+  if (g[0] === 0x2001 && g[1] === 0) return "private"; // Teredo 2001::/32 (the IPv4 inside is obfuscated)
   if ((g[0]! & 0xfe00) === 0xfc00) return "private"; // unique local fc00::/7
   if ((g[0]! & 0xffc0) === 0xfe80) return "private"; // link-local fe80::/10
+  if ((g[0]! & 0xffc0) === 0xfec0) return "private"; // site-local fec0::/10 (deprecated, still routed privately)
   if ((g[0]! & 0xff00) === 0xff00) return "private"; // multicast
   return "public";
 }
 
 /** Loopback, private, link-local and other non-public destinations are "private". */
 export function classifyDestination(url: URL): DestinationClass {
-  const host = url.hostname.toLowerCase().replace(/\.$/, "");
+  const host = url.hostname.toLowerCase().replace(/\.+$/, "");
   const literal = ipv4Class(host) ?? ipv6Class(host);
   if (literal) return literal;
   if (host === "localhost" || host.endsWith(".localhost") || host.endsWith(".local") || host.endsWith(".internal") || host.endsWith(".home.arpa")) {

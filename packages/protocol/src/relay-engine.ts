@@ -2,7 +2,7 @@
 // with another, using a key table and a transfer table it is given. It never touches storage or the
 // network itself: the Relay Durable Object passes tables backed by SQL, a transport and an exit.
 
-import { type Bytes, randomBytes, toHex } from "./bytes.ts";
+import { type Bytes, fromHex, randomBytes, toHex } from "./bytes.ts";
 import { type Cell, CellCommand, DestroyReason, LINK_ID_BYTES, decodeCell, encodeCell } from "./cell.ts";
 import { type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
 import type { ExitResult } from "./client.ts";
@@ -111,7 +111,7 @@ export class RelayEngine {
   }
 
   private async sendDestroy(transfer: TransferRow, reason: number): Promise<void> {
-    const cell = encodeCell({ command: CellCommand.DESTROY, linkId: hexToLink(transfer.outLinkId), reason });
+    const cell = encodeCell({ command: CellCommand.DESTROY, linkId: fromHex(transfer.outLinkId), reason });
     await this.options.link.send(transfer.outAddress, cell).catch(() => {
       // The next hop is gone or unreachable: its idle expiry erases its rows.
     });
@@ -122,6 +122,8 @@ export class RelayEngine {
     const linkId = toHex(cell.linkId);
     if (tables.getKeys(linkId, neighbour)) throw new ProtocolError("malformed_cell", "That link id is already in use.");
     const { reply, keyMaterial } = await ntorServer(cell.onionskin, identity);
+    // Checked again: another CREATE2 on the same link may have won while the handshake ran.
+    if (tables.getKeys(linkId, neighbour)) throw new ProtocolError("malformed_cell", "That link id is already in use.");
     tables.insertKeys({ linkId, neighbour, keyMaterial }, clock());
     return encodeCell({ command: CellCommand.CREATED2, linkId: cell.linkId, reply });
   }
@@ -163,7 +165,7 @@ export class RelayEngine {
       if (!transfer) return teardown(DestroyReason.INTEGRITY);
       let answer: Cell;
       try {
-        const next = encodeCell({ command: CellCommand.RELAY, linkId: hexToLink(transfer.outLinkId), nonce: peeled.nonce, payload: peeled.payload });
+        const next = encodeCell({ command: CellCommand.RELAY, linkId: fromHex(transfer.outLinkId), nonce: peeled.nonce, payload: peeled.payload });
         answer = decodeCell(await this.options.link.send(transfer.outAddress, next));
       } catch {
         return teardown(DestroyReason.DESTROYED);
@@ -219,6 +221,12 @@ export class RelayEngine {
       return fail("The next relay could not be reached or refused the handshake.");
     }
     if (answer.command !== CellCommand.CREATED2) return fail("The next relay did not answer CREATE2 with CREATED2.");
+    // While the next relay answered, this circuit may have been destroyed or extended by another
+    // cell: then the new link must not be kept, here or there.
+    if (!tables.getKeys(linkId, neighbour) || tables.getTransfer(linkId, neighbour)) {
+      await this.options.link.send(extend.address, encodeCell({ command: CellCommand.DESTROY, linkId: outLink, reason: DestroyReason.PROTOCOL })).catch(() => {});
+      return fail("The circuit changed while it was being extended.");
+    }
     tables.insertTransfer({ inLinkId: linkId, inNeighbour: neighbour, outLinkId: toHex(outLink), outNeighbour: nextId, outAddress: extend.address }, clock());
     return { command: RelayCommand.EXTENDED2, data: answer.reply };
   }
@@ -235,10 +243,4 @@ export class RelayEngine {
       ? { command: RelayCommand.RESPONSE, data: encodeHttpResponse(result.response) }
       : { command: RelayCommand.ERROR, data: encodeExitError(result.error) };
   }
-}
-
-function hexToLink(hex: string): Bytes {
-  const out = new Uint8Array(LINK_ID_BYTES);
-  for (let i = 0; i < LINK_ID_BYTES; i++) out[i] = Number.parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
 }

@@ -2,7 +2,7 @@
 // reuses) a circuit and sends one HTTP request through it. Used by /fetch and by /auth/*.
 
 import * as v from "valibot";
-import { CLIENT_NEIGHBOUR, Circuit, CircuitPool, type ExitResult, type HttpRequestMessage, type PooledCircuit, RelayIdSchema, isProtocolError, selectPath } from "@shallot/protocol";
+import { CLIENT_NEIGHBOUR, Circuit, CircuitPool, type ExitResult, type HttpRequestMessage, type PooledCircuit, mayRetryOnFreshCircuit, RelayIdSchema, isProtocolError, selectPath } from "@shallot/protocol";
 
 import { ConsensusCache } from "./consensus-cache.ts";
 import { DirectoryError } from "./directory-client.ts";
@@ -37,9 +37,8 @@ function circuitPool(env: Env, config: RelayConfig, localPrefix: string): Circui
   return pool.pool;
 }
 
-/** Failures after which the same request may go again on a new circuit: the old one was gone. */
-const isStaleCircuit = (error: unknown) =>
-  (isProtocolError(error) && error.code === "circuit_destroyed") || (error instanceof LinkError && (error.code === "unknown_link" || error.code === "unknown_relay"));
+const isStaleCircuit = (error: unknown, method: string) =>
+  mayRetryOnFreshCircuit(error instanceof LinkError || isProtocolError(error) ? error.code : undefined, method);
 
 /** The JSON error answer for a failure to get a request through a circuit. */
 export function failure(error: unknown): Response {
@@ -82,29 +81,34 @@ export async function sendAnonymously(
     consensus.invalidate();
     return failure(error);
   }
+  const finish = (entry: PooledCircuit, failed: boolean) => {
+    if (failed) circuits.discard(entry);
+    const done = circuits.release(entry);
+    if (done) waitUntil(done);
+  };
+  for (const done of lease.teardown) waitUntil(done);
   try {
-    for (const done of lease.teardown) waitUntil(done);
+    requestStarted = performance.now();
+    result = await lease.entry.circuit.request(message);
+  } catch (error) {
+    finish(lease.entry, true);
+    // A reused circuit that had expired at a relay: once more on a fresh one.
+    if (!lease.reused || !isStaleCircuit(error, message.method)) return failure(error);
+    try {
+      lease = await circuits.acquire(true);
+    } catch (retryError) {
+      consensus.invalidate();
+      return failure(retryError);
+    }
     try {
       requestStarted = performance.now();
       result = await lease.entry.circuit.request(message);
-    } catch (error) {
-      if (!lease.reused || !isStaleCircuit(error)) throw error;
-      // The reused circuit had expired at a relay; the request never reached the exit.
-      circuits.discard(lease.entry);
-      const done = circuits.release(lease.entry);
-      if (done) waitUntil(done);
-      lease = await circuits.acquire(true);
-      requestStarted = performance.now();
-      result = await lease.entry.circuit.request(message);
+    } catch (retryError) {
+      finish(lease.entry, true);
+      return failure(retryError);
     }
-  } catch (error) {
-    circuits.discard(lease.entry);
-    const done = circuits.release(lease.entry);
-    if (done) waitUntil(done);
-    return failure(error);
   }
-  const done = circuits.release(lease.entry);
-  if (done) waitUntil(done);
+  finish(lease.entry, false);
   const timing = `${lease.reused ? "" : `circuit-build;dur=${lease.entry.buildMs}, `}circuit-request;dur=${performance.now() - requestStarted}`;
   return { result, path: lease.entry.circuit.hops.map((hop) => hop.relay.id), timing };
 }

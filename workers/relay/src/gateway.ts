@@ -18,6 +18,39 @@ const TargetUrl = v.pipe(
   v.check(isHttpUrl, "Only http and https URLs can be fetched."),
 );
 
+/** What the browser adds on its own when it talks to the gateway (not what the user chose to send). */
+function requestHeaders(incoming: Headers, gatewayOrigin: string): [string, string][] {
+  return endToEndHeaders(incoming).filter(([name, value]) => !((name === "referer" || name === "origin") && value.startsWith(gatewayOrigin)));
+}
+
+/**
+ * The origin's headers as the gateway may serve them. Its documents are served from the gateway's
+ * origin, so nothing in them may make a browser act for the origin directly (which would show it the
+ * user's address) or keep state across destinations: no cookies, no preload or refresh, redirects
+ * sent back through the gateway, and the document sandboxed with no subresources.
+ */
+function responseHeaders(exitHeaders: [string, string][], target: string, gatewayOrigin: string): Headers {
+  const headers = new Headers();
+  for (const [name, value] of exitHeaders) {
+    if (name === "set-cookie" || name === "link" || name === "refresh") continue;
+    if (name === "location") {
+      let absolute: string;
+      try {
+        absolute = new URL(value, target).href;
+      } catch {
+        continue;
+      }
+      headers.append(name, `${gatewayOrigin}/fetch?url=${encodeURIComponent(absolute)}`);
+      continue;
+    }
+    headers.append(name, value);
+  }
+  headers.set("content-security-policy", "sandbox; default-src 'none'");
+  headers.set("referrer-policy", "no-referrer");
+  headers.set("x-content-type-options", "nosniff");
+  return headers;
+}
+
 /** Base of the relay addresses of this deployment. */
 export const localRelayPrefix = (env: Env, request: Request) => `${env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(request.url).origin}/relays/`;
 
@@ -33,7 +66,8 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   const body = await readBodyLimited(request, config.maxBodyBytes);
   if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
 
-  const message = { method: method as ExitMethod, url: target.output, headers: endToEndHeaders(request.headers), body };
+  const gatewayOrigin = new URL(request.url).origin;
+  const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers, gatewayOrigin), body };
   const sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh: request.headers.get(NEW_CIRCUIT_HEADER) === "1", waitUntil });
   if (sent instanceof Response) return sent;
   const { result, path, timing } = sent;
@@ -44,14 +78,9 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
     return response;
   }
   const { response } = result;
-  const headers = new Headers();
-  for (const [name, value] of response.headers) headers.append(name, value);
+  const headers = responseHeaders(response.headers, target.output, gatewayOrigin);
   headers.set(CIRCUIT_HEADER, path.join(","));
   headers.set("server-timing", timing);
-  // The origin's document is served from the gateway's origin: a browser must not let it act as
-  // the gateway (scripts, storage), so it runs sandboxed as an opaque origin.
-  headers.set("content-security-policy", "sandbox");
-  headers.set("x-content-type-options", "nosniff");
   const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(response.status);
   return new Response(nullBody ? null : response.body, { status: response.status, statusText: response.statusText, headers });
 }

@@ -36,8 +36,14 @@ export async function sendCell(address: string, cell: Uint8Array, options: LinkO
   const url = `${address.replace(/\/+$/, "")}/cell`;
   const response = address.startsWith(options.localPrefix) ? await options.self.fetch(url, init) : await fetch(url, init);
   if (!response.ok) {
-    const error = (await response.json().catch(() => null)) as { error?: string; message?: string } | null;
-    throw new LinkError(response.status, error?.error ?? "link_failed", error?.message ?? `The relay answered ${response.status}.`);
+    // Any URL can be a next hop: read at most a small error body, never all of it.
+    const raw = await readBodyLimited(response, 4096).catch(() => null);
+    let error: { error?: unknown; message?: unknown } | null = null;
+    try {
+      error = raw ? JSON.parse(new TextDecoder().decode(raw)) : null;
+    } catch {}
+    if (typeof error?.error !== "string" || typeof error?.message !== "string") error = null;
+    throw new LinkError(response.status, (error?.error as string) ?? "link_failed", (error?.message as string) ?? `The relay answered ${response.status}.`);
   }
   const body = await readBodyLimited(response, MAX_CELL_BYTES);
   if (!body) throw new LinkError(502, "link_failed", "The relay's answer is larger than any cell.");

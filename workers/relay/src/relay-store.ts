@@ -138,6 +138,24 @@ export class RelayStore implements RelayTables {
     this.sql.exec("DELETE FROM transfer_table WHERE in_link_id = ? AND in_neighbour = ?", linkId, neighbour);
   }
 
+  /**
+   * Erases, in one statement each, idle circuits that end at this relay (no next hop to tell) and
+   * transfer rows whose key row is gone: cheap however many CREATE2 a client sent.
+   */
+  deleteIdleEnds(before: number): number {
+    if (!this.ready) return 0;
+    const ends = this.sql.exec(
+      `DELETE FROM key_table WHERE last_used < ? AND NOT EXISTS
+         (SELECT 1 FROM transfer_table t WHERE t.in_link_id = key_table.link_id AND t.in_neighbour = key_table.neighbour)`,
+      before,
+    ).rowsWritten;
+    this.sql.exec(
+      `DELETE FROM transfer_table WHERE NOT EXISTS
+         (SELECT 1 FROM key_table k WHERE k.link_id = transfer_table.in_link_id AND k.neighbour = transfer_table.in_neighbour)`,
+    );
+    return ends;
+  }
+
   /** Circuits whose last cell is older than `before`: the client-side ends, for teardown. */
   idleCircuits(before: number, limit: number): { linkId: string; neighbour: string }[] {
     return this.sql

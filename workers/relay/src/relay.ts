@@ -48,6 +48,7 @@ export class Relay extends DurableObject<Env> {
   private store!: RelayStore;
   private relay: LoadedRelay | null = null;
   private retiring = false;
+  private published: SignedDescriptor | null = null;
   /** The directory's requested ping interval, when shorter than ours: a relay must ping within its TTL. */
   private directoryPingMs: number | undefined;
 
@@ -95,15 +96,18 @@ export class Relay extends DurableObject<Env> {
     return signed;
   }
 
+  /** The descriptor last published (signed then, never on request: GET must not be a signing oracle). */
   async descriptor(): Promise<SignedDescriptor | null> {
-    return this.relay ? this.signedDescriptor(this.relay) : null;
+    if (!this.relay || this.retiring) return null;
+    return (this.published ??= await this.signedDescriptor(this.relay));
   }
 
-  private signedDescriptor(relay: LoadedRelay): Promise<SignedDescriptor> {
-    return signDescriptor(
+  private async signedDescriptor(relay: LoadedRelay): Promise<SignedDescriptor> {
+    this.published = await signDescriptor(
       { id: relay.id, address: relay.address, onionKey: toBase64Url(relay.onion.publicKey), identityKey: toBase64Url(relay.identity.publicKey), published: Date.now() },
       relay.identity.privateKey,
     );
+    return this.published;
   }
 
   async handleCell(cell: Uint8Array<ArrayBuffer>, neighbour: string): Promise<CellResult> {
@@ -150,7 +154,12 @@ export class Relay extends DurableObject<Env> {
     } catch (error) {
       console.warn("relay: directory ping failed", error instanceof Error ? error.message : "");
     }
-    const idle = this.store.idleCircuits(Date.now() - config.circuitIdleMs, EXPIRY_BATCH);
+    // retire() may have erased everything while the ping was in flight.
+    if (this.relay !== relay || this.retiring) return;
+    const before = Date.now() - config.circuitIdleMs;
+    this.store.deleteIdleEnds(before);
+    // The rest have a next hop that must hear DESTROY: a bounded batch per alarm.
+    const idle = this.store.idleCircuits(before, EXPIRY_BATCH);
     for (const { linkId, neighbour } of idle) await relay.engine.destroy(linkId, neighbour, DestroyReason.TIMEOUT);
     await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
   }

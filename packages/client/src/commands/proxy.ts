@@ -3,7 +3,7 @@
 
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { CircuitPool, EXIT_METHODS, type ExitMethod, type ExitResult, type HttpRequestMessage, type Lease, endToEndHeaders, isHttpUrl, isProtocolError } from "@shallot/protocol";
+import { CircuitPool, EXIT_METHODS, mayRetryOnFreshCircuit, type ExitMethod, type ExitResult, type HttpRequestMessage, type Lease, endToEndHeaders, isHttpUrl, isProtocolError } from "@shallot/protocol";
 import type { ProxyOptions } from "../args.ts";
 import { buildCircuit, describeConsensus } from "../build-circuit.ts";
 import { ConsensusFeed, resolveDirectory } from "../directory.ts";
@@ -108,8 +108,8 @@ function headerPairs(request: IncomingMessage): [string, string][] {
 }
 
 /** The reused circuit had expired at a relay, so the request never reached the exit: safe to resend. */
-const isStaleCircuit = (error: unknown): boolean =>
-  (isProtocolError(error) && error.code === "circuit_destroyed") || (error instanceof LinkError && (error.code === "unknown_link" || error.code === "unknown_relay"));
+const isStaleCircuit = (error: unknown, method: string): boolean =>
+  mayRetryOnFreshCircuit(error instanceof LinkError || isProtocolError(error) ? error.code : undefined, method);
 
 async function handle(pool: CircuitPool, progress: Progress, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const target = request.url ?? "";
@@ -133,23 +133,29 @@ async function handle(pool: CircuitPool, progress: Progress, request: IncomingMe
   } catch (error) {
     return answerFailure(response, progress, message, error);
   }
+  const finish = (entry: Lease["entry"], failed: boolean) => {
+    if (failed) pool.discard(entry);
+    pool.release(entry);
+  };
   try {
+    result = await lease.entry.circuit.request(message);
+  } catch (error) {
+    finish(lease.entry, true);
+    if (!lease.reused || !isStaleCircuit(error, method)) return answerFailure(response, progress, message, error);
+    progress.line("the reused circuit had expired; building a new one");
+    try {
+      lease = await pool.acquire(true);
+    } catch (retryError) {
+      return answerFailure(response, progress, message, retryError);
+    }
     try {
       result = await lease.entry.circuit.request(message);
-    } catch (error) {
-      if (!lease.reused || !isStaleCircuit(error)) throw error;
-      pool.discard(lease.entry);
-      pool.release(lease.entry);
-      progress.line("the reused circuit had expired; building a new one");
-      lease = await pool.acquire(true);
-      result = await lease.entry.circuit.request(message);
+    } catch (retryError) {
+      finish(lease.entry, true);
+      return answerFailure(response, progress, message, retryError);
     }
-  } catch (error) {
-    pool.discard(lease.entry);
-    pool.release(lease.entry);
-    return answerFailure(response, progress, message, error);
   }
-  pool.release(lease.entry);
+  finish(lease.entry, false);
   const path = lease.entry.circuit.hops.map((hop) => hop.relay.id);
   const elapsed = formatMs(performance.now() - started);
   if (!result.ok) {
