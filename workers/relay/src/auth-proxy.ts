@@ -14,7 +14,7 @@ import { readBodyLimited } from "./read-limited.ts";
 const Password = v.pipe(v.string("password must be a string."), v.minLength(1, "password must not be empty."), v.maxLength(1024, "password is at most 1024 characters."));
 const Server = v.pipe(v.string(), v.maxLength(2048), v.check(isHttpUrl, "server must be an absolute http(s) URL."));
 const RegisterBody = v.strictObject({ username: UsernameSchema, password: Password, mechanism: v.optional(MechanismSchema), server: v.optional(Server) });
-const LoginBody = v.strictObject({ username: UsernameSchema, password: Password, server: v.optional(Server) });
+const LoginBody = v.strictObject({ username: UsernameSchema, password: Password, mechanism: v.optional(MechanismSchema), server: v.optional(Server) });
 
 /** A ready answer that ends the flow early (the circuit or the exit failed). */
 class Early extends Error {
@@ -37,7 +37,7 @@ export async function handleAuthFlow(kind: "register" | "login", request: Reques
   const parsed = v.safeParse(kind === "register" ? RegisterBody : LoginBody, json);
   if (!parsed.success) return errorResponse(400, "invalid_request", parsed.issues[0].message);
   const { username, password } = parsed.output;
-  const mechanism = "mechanism" in parsed.output ? parsed.output.mechanism : undefined;
+  const { mechanism } = parsed.output;
   const server = (parsed.output.server ?? env.AUTH_URL)?.replace(/\/+$/, "");
   if (!server) return errorResponse(503, "auth_unconfigured", "No auth server is configured (AUTH_URL); pass \"server\".");
 
@@ -62,7 +62,7 @@ export async function handleAuthFlow(kind: "register" | "login", request: Reques
 
   let answer: Response;
   try {
-    const result = kind === "register" ? await registerAccount(exchange, { username, password }, mechanism) : await loginAccount(exchange, { username, password });
+    const result = kind === "register" ? await registerAccount(exchange, { username, password }, mechanism) : await loginAccount(exchange, { username, password }, mechanism);
     answer = Response.json(result.body, { status: result.status });
   } catch (error) {
     if (error instanceof Early) answer = error.response;

@@ -81,5 +81,11 @@ describe("the auth client", () => {
     await registerAccount(exchange, { username: "carol", password: "pw" });
     await expect(loginAccount(exchange, { username: "carol", password: "pw" })).rejects.toMatchObject({ code: "server_not_authenticated" });
   });
-});
 
+  it("refuses a challenge for another mechanism than the one expected (no downgrade from SCRAM)", async () => {
+    const { exchange } = await server();
+    await registerAccount(exchange, { username: "dan", password: "pw" }, "sha256");
+    await expect(loginAccount(exchange, { username: "dan", password: "pw" }, "scram-sha-256")).rejects.toMatchObject({ code: "mechanism_mismatch" });
+    expect((await loginAccount(exchange, { username: "dan", password: "pw" }, "sha256")).status).toBe(200);
+  });
+});

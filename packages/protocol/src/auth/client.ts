@@ -14,7 +14,7 @@ import { sealRegistration } from "./sealed.ts";
 /** One JSON request to the auth server; resolves with its status and parsed JSON body. */
 export type AuthExchange = (method: "GET" | "POST", path: string, body?: unknown) => Promise<{ status: number; body: unknown }>;
 
-export type AuthClientErrorCode = "bad_server_key" | "bad_challenge" | "bad_login_answer" | "server_not_authenticated";
+export type AuthClientErrorCode = "bad_server_key" | "bad_challenge" | "bad_login_answer" | "server_not_authenticated" | "mechanism_mismatch";
 
 export class AuthClientError extends Error {
   override readonly name = "AuthClientError";
@@ -54,13 +54,19 @@ export async function registerAccount(exchange: AuthExchange, credentials: Crede
 /**
  * Logs in by challenge-response: POST /challenge, compute the answer here, POST /login. For SCRAM the
  * server's signature must verify, or the answer is refused (someone else answered for the server).
+ * With `expected`, a challenge for any other mechanism is refused before anything is computed.
  */
-export async function loginAccount(exchange: AuthExchange, { username, password }: Credentials) {
+export async function loginAccount(exchange: AuthExchange, { username, password }: Credentials, expected?: Mechanism) {
   const challengeAnswer = await exchange("POST", "/challenge", { username });
   if (challengeAnswer.status !== 200) return challengeAnswer;
   const parsed = v.safeParse(ChallengeSchema, challengeAnswer.body);
   if (!parsed.success) throw new AuthClientError("bad_challenge", "The auth server's challenge is malformed.");
   const challenge = parsed.output;
+  // Whoever answers for the server could otherwise downgrade SCRAM to a seed mechanism, which has no
+  // server signature to check and hands over a fast, unsalted hash of the password.
+  if (expected && challenge.mechanism !== expected) {
+    throw new AuthClientError("mechanism_mismatch", `The server asked for ${challenge.mechanism}, not the expected ${expected}.`);
+  }
 
   let response: string;
   let checkServer: ((signature: string) => Promise<boolean>) | undefined;
