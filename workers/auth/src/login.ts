@@ -43,8 +43,9 @@ async function checkResponse(user: User, challenge: ChallengeRow, response: stri
 }
 
 export async function login(db: D1Database, request: LoginRequest, now: number, config: AuthConfig): Promise<LoginResponse> {
-  // One transaction: the challenge is gone and the attempt counted before anything is checked.
-  const [taken, reserved] = await db.batch<ChallengeRow | { id: number }>([takeChallenge(db, request.challengeId), reserveAttempt(db, request.username, now)]);
+  // One transaction: old failures forgotten, then the challenge gone and the attempt counted before
+  // anything is checked (pruning here, not on success, keeps failures for unknown names bounded too).
+  const [, taken, reserved] = await db.batch<ChallengeRow | { id: number }>([pruneFailures(db, now), takeChallenge(db, request.challengeId), reserveAttempt(db, request.username, now)]);
   const challenge = taken!.results[0] as ChallengeRow | undefined;
   const attempt = reserved!.results[0] as { id: number } | undefined;
   if (!attempt) {
@@ -56,6 +57,6 @@ export async function login(db: D1Database, request: LoginRequest, now: number, 
   const verdict = await checkResponse(user ?? dummyUser(challenge), challenge, request.response);
   if (!user || !verdict) throw invalidCredentials();
   const session = await newSession(db, user.username, now, config.tokenTtlMs);
-  await db.batch([forgiveAttempt(db, attempt.id), session.insert, pruneSessions(db, now), pruneFailures(db, now)]);
+  await db.batch([forgiveAttempt(db, attempt.id), session.insert, pruneSessions(db, now)]);
   return { token: session.token, expiresAt: session.expiresAt, ...verdict };
 }

@@ -16,7 +16,10 @@ export class ConsensusCache {
     this.pending ??= fetchConsensus(env, now)
       .then((document) => {
         // Never step back to an older consensus than one already verified (a replayed document).
-        if (this.cached && document.published < this.cached.document.published) return this.cached.document;
+        if (this.cached && document.published < this.cached.document.published) {
+          this.cached.fetchedAt = now; // keep the newer copy, and do not refetch on every request
+          return this.cached.document;
+        }
         this.cached = { document, fetchedAt: now };
         return document;
       })
