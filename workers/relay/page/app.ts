@@ -4,6 +4,7 @@
 
 // Module by module rather than the package index, which would also bundle the auth code (HPKE).
 import { fromBase64Url, utf8 } from "../../../packages/protocol/src/bytes.ts";
+import { mayRetryOnFreshCircuit } from "../../../packages/protocol/src/circuit-pool.ts";
 import { type CellTransport, Circuit, type CircuitHop, type ExitResult } from "../../../packages/protocol/src/client.ts";
 import { type ConsensusDocument, verifyConsensus } from "../../../packages/protocol/src/consensus.ts";
 import { isHttpUrl } from "../../../packages/protocol/src/descriptor.ts";
@@ -190,8 +191,8 @@ async function newCircuit(): Promise<Circuit> {
 }
 
 /** A reused circuit may have expired at a relay; then the request never reached the exit. */
-const isStaleCircuit = (error: unknown) =>
-  (isProtocolError(error) && error.code === "circuit_destroyed") || (error instanceof PageError && (error.code === "unknown_link" || error.code === "unknown_relay"));
+const isStaleCircuit = (error: unknown, method: string) =>
+  mayRetryOnFreshCircuit(isProtocolError(error) || error instanceof PageError ? error.code : undefined, method);
 
 function describe(error: unknown): string {
   if (error instanceof PageError) return error.message;
@@ -236,7 +237,7 @@ async function submit(): Promise<void> {
     try {
       result = await current.request(message);
     } catch (error) {
-      if (!reused || !isStaleCircuit(error)) throw error;
+      if (!reused || !isStaleCircuit(error, message.method)) throw error;
       reused = false;
       current = await newCircuit();
       started = performance.now();
