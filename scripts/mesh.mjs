@@ -98,7 +98,7 @@ export async function startMesh(options = {}) {
       name: "directory",
       config: "workers/directory/wrangler.toml",
       port: ports.directory,
-      vars: { DIRECTORY_SIGNING_KEY: key.seed, RELAY_TTL_MS: process.env.RELAY_TTL_MS ?? "30000", PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000" },
+      vars: { DIRECTORY_SIGNING_KEY: key.seed, ALLOW_PRIVATE_RELAY_ADDRESSES: "true", RELAY_TTL_MS: process.env.RELAY_TTL_MS ?? "30000", PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000" },
     },
     { name: "auth", config: "workers/auth/wrangler.toml", port: ports.auth, vars: { AUTH_HPKE_KEY: authKey.seed } },
     { name: "relay", config: "wrangler.toml", port: ports.relay, vars: relayVars(urls.relay) },

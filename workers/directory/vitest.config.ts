@@ -11,7 +11,8 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: "./wrangler.toml" },
-      miniflare: { bindings: { DIRECTORY_SIGNING_KEY: seed, DIRECTORY_PUBLIC_KEY_FOR_TESTS: pub } },
+      // A small cap, so a test can fill the directory.
+      miniflare: { bindings: { DIRECTORY_SIGNING_KEY: seed, DIRECTORY_PUBLIC_KEY_FOR_TESTS: pub, MAX_RELAYS: "12" } },
     }),
   ],
   test: { include: ["test/**/*.test.ts"] },

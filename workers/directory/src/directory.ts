@@ -12,13 +12,14 @@ import {
   retirementSigningBytes,
   signConsensus,
   verifyDescriptor,
+  classifyDestination,
 } from "@shallot/protocol";
 import { type DirectoryConfig, type Env, parseConfig } from "./env.ts";
 import { FRESHNESS_WINDOW_MS, isFresh } from "./freshness.ts";
 import * as table from "./relay-table.ts";
 import { signingKey } from "./signing-key.ts";
 
-export type DirectoryErrorCode = "bad_signature" | "stale_descriptor" | "unknown_relay" | "stale_retirement";
+export type DirectoryErrorCode = "bad_signature" | "stale_descriptor" | "unknown_relay" | "stale_retirement" | "address_refused" | "directory_full";
 export type Failure = { ok: false; error: DirectoryErrorCode; message: string };
 export type Outcome = { ok: true; id: string } | Failure;
 
@@ -56,7 +57,12 @@ export class Directory extends DurableObject<Env> {
     if (!isFresh(d.published, now)) return fail("stale_descriptor", "The descriptor's published time is more than 5 minutes from the directory's clock.");
     // A relay proves it is alive with a descriptor signed within the TTL; an older one is a replay.
     if (d.published < now - this.config.relayTtlMs) return fail("stale_descriptor", "The descriptor was published longer ago than the liveness TTL.");
+    // Clients and relays POST to listed addresses: none may point into a private network.
+    if (!this.config.allowPrivateRelayAddresses && classifyDestination(new URL(d.address)) === "private") {
+      return fail("address_refused", "A relay address must be public (loopback, private and link-local addresses are refused).");
+    }
     const known = table.getRelay(this.sql, d.id);
+    if (!known && table.countRelays(this.sql) >= this.config.maxRelays) return fail("directory_full", "The directory lists as many relays as it may.");
     if (known && d.published < known.published) return fail("stale_descriptor", "A newer descriptor of this relay is already registered.");
     const retiredAt = table.getRetirement(this.sql, d.id);
     if (retiredAt !== null && d.published <= retiredAt) return fail("stale_descriptor", "The relay retired after this descriptor was published.");

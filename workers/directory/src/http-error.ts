@@ -30,6 +30,8 @@ export const DIRECTORY_ERROR_STATUS = {
   stale_descriptor: 400,
   stale_retirement: 400,
   unknown_relay: 404,
+  address_refused: 400,
+  directory_full: 503,
 } as const satisfies Record<DirectoryErrorCode, ContentfulStatusCode>;
 
 export const errorResponse = (c: Context, status: ContentfulStatusCode, error: ErrorCode, message: string): Response =>

@@ -53,6 +53,8 @@ export function getRelay(sql: SqlStorage, id: string): RelayRow | null {
 /** Sorted by id: the order the consensus lists them in. */
 export const listRelays = (sql: SqlStorage): RelayRow[] => sql.exec<RelayRecord>("SELECT * FROM relays ORDER BY id").toArray().map(toRow);
 
+export const countRelays = (sql: SqlStorage): number => Number(sql.exec("SELECT COUNT(*) AS n FROM relays").one().n);
+
 export function upsertRelay(sql: SqlStorage, d: Descriptor, now: number): void {
   sql.exec(
     `INSERT INTO relays (id, address, onion_key, identity_key, published, last_seen) VALUES (?, ?, ?, ?, ?, ?)

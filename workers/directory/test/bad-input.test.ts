@@ -45,6 +45,14 @@ describe("bad input stores nothing", () => {
     expect(await storedIds()).not.toContain(relay.id);
   });
 
+  it("refuses a relay whose address is loopback or private", async () => {
+    for (const address of ["http://127.0.0.1:8787/relays/x", "http://10.0.0.7/relays/x", "http://localhost/relays/x"]) {
+      const relay = await makeRelay(address);
+      await expectRejected(() => relay.register(), 400, "address_refused");
+      expect(await storedIds()).not.toContain(relay.id);
+    }
+  });
+
   it("refuses a descriptor whose id is not the fingerprint of its identity key", async () => {
     const owner = await makeRelay();
     await owner.register();

@@ -9,7 +9,11 @@ const SEED = env.DIRECTORY_SIGNING_KEY!;
 
 describe("configuration", () => {
   it("reads the defaults and the vars", () => {
-    expect(parseConfig({ DIRECTORY_SIGNING_KEY: SEED })).toEqual({ ok: true, config: { signingSeed: SEED, relayTtlMs: 30_000, pingIntervalMs: 10_000 } });
+    expect(parseConfig({ DIRECTORY_SIGNING_KEY: SEED })).toEqual({
+      ok: true,
+      config: { signingSeed: SEED, relayTtlMs: 30_000, pingIntervalMs: 10_000, maxRelays: 1000, allowPrivateRelayAddresses: false },
+    });
+    expect(parseConfig({ DIRECTORY_SIGNING_KEY: SEED, MAX_RELAYS: "50", ALLOW_PRIVATE_RELAY_ADDRESSES: "true" })).toMatchObject({ ok: true, config: { maxRelays: 50, allowPrivateRelayAddresses: true } });
     expect(parseConfig({ DIRECTORY_SIGNING_KEY: SEED, RELAY_TTL_MS: "5000", PING_INTERVAL_MS: "1000" })).toMatchObject({ ok: true, config: { relayTtlMs: 5000, pingIntervalMs: 1000 } });
   });
 
@@ -22,6 +26,7 @@ describe("configuration", () => {
     { RELAY_TTL_MS: "1.5" },
     { PING_INTERVAL_MS: "soon" },
     { RELAY_TTL_MS: "5000", PING_INTERVAL_MS: "5000" },
+    { MAX_RELAYS: "0" },
   ])("refuses %o", (vars) => {
     expect(parseConfig({ DIRECTORY_SIGNING_KEY: SEED, ...vars })).toMatchObject({ ok: false, message: expect.any(String) });
   });
