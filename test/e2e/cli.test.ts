@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type ConsensusDocument, type Descriptor, generateEd25519, signConsensus, toBase64Url } from "@shallot/protocol";
-import { type Origin, startOrigin } from "./origin.ts";
+import { type Origin, freePort, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -47,14 +47,6 @@ function expectOneLineError(run: Run, pattern: RegExp) {
 }
 
 const consensus = async () => JSON.parse((await (await fetch(`${mesh.urls.directory}/consensus`)).json()).document) as ConsensusDocument;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));

@@ -35,3 +35,12 @@ export async function startOrigin(): Promise<Origin> {
   origin.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
   return origin;
 }
+
+/** A loopback port nobody listens on right now (for a process the test starts). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  return port;
+}

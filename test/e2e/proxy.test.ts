@@ -4,25 +4,16 @@
 import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:http";
-import { type AddressInfo, connect } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { generateEd25519, toBase64Url } from "@shallot/protocol";
-import { type Origin, startOrigin } from "./origin.ts";
+import { type Origin, freePort, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "packages/client/bin/onion.mjs");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
-}
 
 interface Proxy {
   url: string;

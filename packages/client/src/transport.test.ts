@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LinkError } from "./errors.ts";
-import { MAX_CELL_BYTES, cellUrl, httpTransport } from "./transport.ts";
+import { MAX_CELL_BYTES } from "@shallot/protocol";
+import { cellUrl, httpTransport } from "./transport.ts";
 
 type Call = { url: string; init: RequestInit };
 

@@ -1,11 +1,9 @@
 // The client's link to its entry relay: each link cell is a binary POST to `<address>/cell`
 // (docs/protocol.md, links), made with Node's fetch. The relay's answer body is the answering cell.
 
-import { type Bytes, type CellTransport, MAX_BUCKET } from "@shallot/protocol";
+import { type Bytes, type CellTransport, MAX_CELL_BYTES } from "@shallot/protocol";
 import { LinkError, networkReason } from "./errors.ts";
 
-/** Largest link cell: a RELAY cell of the biggest bucket plus its header (as the relays' limit). */
-export const MAX_CELL_BYTES = MAX_BUCKET + 64;
 /** A RELAY cell's answer waits for the exit's own fetch (30 s by default) through two more hops. */
 export const CELL_TIMEOUT_MS = 60_000;
 

@@ -5,7 +5,7 @@ import { type Bytes, ByteReader, ByteWriter } from "./bytes.ts";
 import { ProtocolError } from "./errors.ts";
 import { NONCE_BYTES } from "./layer.ts";
 import { NTOR_HANDSHAKE_TYPE, NTOR_ONIONSKIN_BYTES, NTOR_REPLY_BYTES } from "./ntor.ts";
-import { isBucket } from "./padding.ts";
+import { MAX_BUCKET, isBucket } from "./padding.ts";
 
 export const LINK_ID_BYTES = 16;
 export const CELL_VERSION = 1;
@@ -38,6 +38,8 @@ export type Cell =
   | { command: typeof CellCommand.DESTROY; linkId: Bytes; reason: number };
 
 const HEADER_BYTES = 2 + LINK_ID_BYTES;
+/** The largest link cell: a RELAY cell carrying the biggest bucket. Readers bound bodies by it. */
+export const MAX_CELL_BYTES = HEADER_BYTES + NONCE_BYTES + MAX_BUCKET;
 
 export function encodeCell(cell: Cell): Bytes {
   let body: number;

@@ -3,13 +3,13 @@
 
 import { Hono } from "hono";
 import * as v from "valibot";
-import { RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
+import { MAX_CELL_BYTES, RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
 import type { Env } from "./env.ts";
 import { handleAuthFlow } from "./auth-proxy.ts";
 import { handleGatewayFetch } from "./gateway.ts";
 import { errorResponse } from "./http-error.ts";
-import { MAX_CELL_BYTES, NEIGHBOUR_HEADER } from "./link.ts";
+import { NEIGHBOUR_HEADER } from "./link.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";

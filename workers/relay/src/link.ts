@@ -2,12 +2,10 @@
 // deployment it goes over the worker's own service binding (ctx.exports); to any other
 // deployment by plain fetch, since a relay's address is just a URL.
 
-import { MAX_BUCKET } from "@shallot/protocol";
+import { MAX_CELL_BYTES } from "@shallot/protocol";
 import { readBodyLimited } from "./read-limited.ts";
 
 export const NEIGHBOUR_HEADER = "onion-neighbour";
-/** Largest link cell: a RELAY cell of the biggest bucket plus its header. */
-export const MAX_CELL_BYTES = MAX_BUCKET + 64;
 
 export class LinkError extends Error {
   override readonly name = "LinkError";
