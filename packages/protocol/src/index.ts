@@ -21,3 +21,4 @@ export * from "./x25519.ts";
 export * from "./memory-tables.ts";
 export * from "./http-headers.ts";
 export * from "./auth/index.ts";
+export * from "./log-label.ts";

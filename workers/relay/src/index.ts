@@ -3,7 +3,7 @@
 
 import { Hono } from "hono";
 import * as v from "valibot";
-import { MAX_CELL_BYTES, RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
+import { MAX_CELL_BYTES, RelayIdSchema, exportPrivateKey, generateEd25519, logLabel, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
 import type { Env } from "./env.ts";
 import { handleAuthFlow } from "./auth-proxy.ts";
@@ -86,7 +86,7 @@ app.post("/auth/login", (c) => handleAuthFlow("login", c.req.raw, c.env, (p) => 
 
 app.notFound(() => errorResponse(404, "not_found", "No such route."));
 app.onError((error) => {
-  console.error("relay worker: unhandled", error instanceof Error ? error.name : typeof error);
+  console.error("relay worker: unhandled", logLabel(error));
   if (error instanceof Error && /^Configuration variable/.test(error.message)) return errorResponse(503, "misconfigured", error.message);
   return errorResponse(500, "internal_error", "The relay worker failed to handle the request.");
 });

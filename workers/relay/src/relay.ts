@@ -152,7 +152,7 @@ export class Relay extends DurableObject<Env> {
     try {
       this.directoryPingMs = await publishDescriptor(this.env, await this.signedDescriptor(relay));
     } catch (error) {
-      console.warn("relay: directory ping failed", error instanceof Error ? error.message : "");
+      console.warn("relay: directory ping failed", error instanceof Error ? error.name : typeof error);
     }
     // retire() may have erased everything while the ping was in flight.
     if (this.relay !== relay || this.retiring) return;
