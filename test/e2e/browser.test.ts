@@ -10,10 +10,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { type Origin, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
-const CHROMIUM = "/usr/bin/chromium";
-// CI installs Debian's chromium (.ci/run) and must run these; elsewhere they need `apt-get install chromium`.
-const noBrowser = !existsSync(CHROMIUM) && !process.env.CI;
-if (noBrowser) console.warn(`browser tests not run: ${CHROMIUM} is missing (apt-get install chromium)`);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// CI installs Debian's chromium (.ci/run): there a missing browser fails every test below. On a
+// developer's machine `npm install` cannot provide it (a system package), so `npm test` skips these
+// with a warning rather than break on a fresh checkout.
+const onCI = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI!);
+const noBrowser = !existsSync(CHROMIUM) && !onCI;
+if (noBrowser) console.warn(`\n!!! browser tests SKIPPED: ${CHROMIUM} is missing (apt-get install chromium, or set CHROMIUM_PATH). On CI they fail.\n`);
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), ".artifacts");
 
 let browser: Browser;
@@ -22,8 +25,8 @@ let page: Page;
 let pageErrors: string[];
 
 beforeAll(async () => {
-  if (noBrowser) return;
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
+  // Missing on CI: no launch here, and beforeEach fails each test (a failed beforeAll only skips them).
+  if (!existsSync(CHROMIUM)) return;
   origin = await startOrigin();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -38,13 +41,14 @@ afterAll(async () => {
 
 beforeEach(async () => {
   if (noBrowser) return;
+  if (!browser) throw new Error(`${CHROMIUM} is missing, and on CI (CI=${process.env.CI}) the browser tests must run: apt-get install chromium`);
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   pageErrors = [];
   page.on("pageerror", (error) => pageErrors.push(error.message));
 });
 
 afterEach(async () => {
-  if (noBrowser) return;
+  if (!page) return;
   await page.close();
   expect(pageErrors).toEqual([]);
 });
