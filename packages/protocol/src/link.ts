@@ -22,7 +22,7 @@ export const MAX_ERROR_BODY_BYTES = 4096;
 export const cellUrl = (address: string): string => `${address.replace(/\/+$/, "")}/cell`;
 
 /** The POST that carries one link cell; `neighbour` is the sending relay's id (none from a client). */
-export function cellRequest(cell: Bytes, neighbour?: string): { method: "POST"; headers: Record<string, string>; body: Bytes } {
+export function cellRequest<B extends Uint8Array>(cell: B, neighbour?: string): { method: "POST"; headers: Record<string, string>; body: B } {
   const headers: Record<string, string> = { "content-type": CELL_CONTENT_TYPE };
   if (neighbour) headers[NEIGHBOUR_HEADER] = neighbour;
   return { method: "POST", headers, body: cell };
