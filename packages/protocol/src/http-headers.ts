@@ -21,6 +21,12 @@ export const FORWARDED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   "user-agent",
 ]);
 
+/**
+ * The user-agent the gateway sends in place of its users' own: Tor Browser's (Firefox ESR 128 on
+ * Windows), so that an origin cannot tell the gateway's users apart by their browsers.
+ */
+export const GATEWAY_USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0";
+
 /** The request headers that may cross the circuit (names lower-cased, order and repeats kept). */
 export function forwardedRequestHeaders(headers: Iterable<[string, string]>): [string, string][] {
   const out: [string, string][] = [];

@@ -2,19 +2,13 @@
 // circuit; the origin's status, headers and body come back, with the onion-circuit header.
 
 import * as v from "valibot";
-import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, NEW_CIRCUIT_HEADER, forwardedRequestHeaders, isHttpUrl } from "@shallot/protocol";
+import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, GATEWAY_USER_AGENT, NEW_CIRCUIT_HEADER, forwardedRequestHeaders, isHttpUrl } from "@shallot/protocol";
 import { sendAnonymously } from "./anonymous-request.ts";
 import { type Env, readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
 import { readBodyLimited } from "./read-limited.ts";
 
 export { CIRCUIT_HEADER, NEW_CIRCUIT_HEADER };
-
-/**
- * The user-agent every request through the gateway carries in place of the browser's: Tor
- * Browser's (Firefox ESR 128 on Windows), so the gateway's users look alike to an origin.
- */
-export const UNIFORM_USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/128.0";
 
 const TargetUrl = v.pipe(
   v.string("The url query parameter is required."),
@@ -30,7 +24,7 @@ const TargetUrl = v.pipe(
  */
 function requestHeaders(incoming: Headers): [string, string][] {
   const headers = forwardedRequestHeaders(incoming).filter(([name]) => name !== "cookie" && name !== "user-agent");
-  headers.push(["user-agent", UNIFORM_USER_AGENT]);
+  headers.push(["user-agent", GATEWAY_USER_AGENT]);
   return headers;
 }
 
