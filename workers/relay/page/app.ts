@@ -3,6 +3,7 @@
 // textContent only, never as HTML.
 
 import {
+  CIRCUIT_REUSE_MS,
   type CircuitHop,
   type ConsensusDocument,
   EXIT_METHODS,
@@ -99,6 +100,7 @@ async function pageConfig(): Promise<PageConfig> {
   const body = await getJson("/page-config", "This relay worker");
   const { directoryUrl, directoryKey, circuitReuseMs } = (body ?? {}) as Partial<PageConfig>;
   if (typeof directoryUrl !== "string" || typeof directoryKey !== "string") throw new PageError("The page configuration is malformed.");
+  if (circuitReuseMs === undefined) return { directoryUrl, directoryKey, circuitReuseMs: CIRCUIT_REUSE_MS };
   if (typeof circuitReuseMs !== "number" || !Number.isInteger(circuitReuseMs) || circuitReuseMs < 1) throw new PageError("The page configuration is malformed.");
   return { directoryUrl, directoryKey, circuitReuseMs };
 }
