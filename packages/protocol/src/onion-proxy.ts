@@ -195,7 +195,7 @@ export class OnionProxy {
     const started = clock();
     // A held consensus past its age is refreshed alongside, so a relay that left is noticed even
     // while one circuit is reused.
-    if (this.feed.current && this.feed.isStale) waitUntil(this.feed.get());
+    if (this.feed.current && this.feed.isStale) waitUntil(this.feed.get().catch(() => {}));
     for (let attempt = 1; ; attempt++) {
       let lease: Awaited<ReturnType<CircuitPool["acquire"]>>;
       try {
