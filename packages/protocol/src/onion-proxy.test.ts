@@ -323,6 +323,25 @@ describe("OnionProxy: requests through circuits", () => {
     expect(new Set(response.path)).toEqual(new Set(first.path));
   });
 
+  it("draws its paths with the randomness it is given", async () => {
+    const net = await network({ "http://a.test": 8 });
+    const sequence = () => {
+      let n = 1;
+      return (into: Uint32Array) => {
+        into[0] = Math.imul(n++, 2654435761) >>> 0;
+        return into;
+      };
+    };
+    const paths = async (proxy: OnionProxy) => {
+      const out = [];
+      for (let i = 0; i < 5; i++) out.push((await proxy.request(get("/r"), { fresh: true })).path);
+      return out;
+    };
+    const first = await paths(net.proxy({ random: sequence() }));
+    expect(await paths(net.proxy({ random: sequence() }))).toEqual(first);
+    expect(new Set(first.map((path) => path.join())).size).toBeGreaterThan(1);
+  });
+
   it("bounds its attempts, then reports the last failure", async () => {
     const net = await network({ "http://a.test": 4 });
     for (const relay of net.relays) relay.dead = true;
