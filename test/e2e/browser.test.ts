@@ -116,6 +116,28 @@ describe.skipIf(noBrowser)("the browser page", () => {
     expect(await text("#response-body")).toBe(unique);
   });
 
+  it("rotates its circuit on the gateway's rule: reused within the reuse window, a new one after it", async () => {
+    // The page takes the window from /page-config (the gateway's CIRCUIT_REUSE_MS); shortened here.
+    const served = (await (await fetch(`${mesh.urls.relay}/page-config`)).json()) as Record<string, unknown>;
+    await page.route("**/page-config", (route) => route.fulfill({ json: { ...served, circuitReuseMs: 2_000 } }));
+    await openPage();
+    origin.answer = { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from("rotating") };
+    await page.locator("#url").fill(`${origin.url}/rotate`);
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "a new circuit" }).waitFor();
+    await page.waitForFunction(() => !(document.getElementById("fetch") as HTMLButtonElement).disabled);
+    const first = (await hopIds()).map((hop) => hop.id);
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "the same circuit" }).waitFor();
+    expect((await hopIds()).map((hop) => hop.id)).toEqual(first);
+    await page.waitForFunction(() => !(document.getElementById("fetch") as HTMLButtonElement).disabled);
+    await new Promise((r) => setTimeout(r, 2_100));
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "a new circuit" }).waitFor();
+    expect(await text("#response-body")).toBe("rotating");
+    expect(await text("#circuit-note")).toMatch(/reused for 2 s, then replaced/);
+  });
+
   it("shows a clear message for a malformed URL and sends nothing", async () => {
     await openPage();
     const before = origin.received.length;
@@ -139,7 +161,7 @@ describe.skipIf(noBrowser)("the browser page", () => {
   });
 
   it("serves /page-config and answers CORS on the cell endpoint", async () => {
-    expect(await (await fetch(`${mesh.urls.relay}/page-config`)).json()).toEqual({ directoryUrl: mesh.urls.directory, directoryKey: mesh.directoryKey });
+    expect(await (await fetch(`${mesh.urls.relay}/page-config`)).json()).toEqual({ directoryUrl: mesh.urls.directory, directoryKey: mesh.directoryKey, circuitReuseMs: 10_000 });
     const [id] = await liveRelays();
     const preflight = await fetch(`${mesh.urls.relay}/relays/${id}/cell`, {
       method: "OPTIONS",

@@ -3,13 +3,12 @@
 
 import { Hono } from "hono";
 import * as v from "valibot";
-import { MAX_CELL_BYTES, RelayIdSchema, exportPrivateKey, generateEd25519, logLabel, relayIdFor } from "@shallot/protocol";
+import { CELL_CONTENT_TYPE, CLIENT_NEIGHBOUR, MAX_CELL_BYTES, NEIGHBOUR_HEADER, RelayIdSchema, exportPrivateKey, generateEd25519, logLabel, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
 import type { Env } from "./env.ts";
 import { handleAuthFlow } from "./auth-proxy.ts";
 import { handleGatewayFetch } from "./gateway.ts";
 import { errorResponse } from "./http-error.ts";
-import { NEIGHBOUR_HEADER } from "./link.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";
@@ -71,13 +70,13 @@ app.use("/relays/:id/cell", cellCors);
 app.post("/relays/:id/cell", async (c) => {
   const stub = relayStub(c.env, c.req.param("id"));
   if (!stub) return unknownRelay();
-  const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? "client";
-  if (neighbour !== "client" && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
+  const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? CLIENT_NEIGHBOUR;
+  if (neighbour !== CLIENT_NEIGHBOUR && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
   const cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
   if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
   const result = await stub.handleCell(cell, neighbour);
   if (!result.ok) return errorResponse(result.status, result.error, result.message);
-  return new Response(result.cell, { headers: { "content-type": "application/octet-stream" } });
+  return new Response(result.cell, { headers: { "content-type": CELL_CONTENT_TYPE } });
 });
 
 app.all("/fetch", (c) => handleGatewayFetch(c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));

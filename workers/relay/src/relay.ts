@@ -5,8 +5,8 @@
 import { DurableObject } from "cloudflare:workers";
 import {
   DestroyReason,
+  cellErrorStatus,
   classifyDestination,
-  type ProtocolErrorCode,
   RelayEngine,
   type SignedDescriptor,
   exportPrivateKey,
@@ -31,7 +31,6 @@ import { selfBinding } from "./self.ts";
 
 export type CellResult = { ok: true; cell: Uint8Array } | { ok: false; status: number; error: string; message: string };
 
-const STATUS: Partial<Record<ProtocolErrorCode, number>> = { unknown_link: 404, message_too_large: 413 };
 /** Idle circuits torn down per alarm, so one alarm never runs long. */
 const EXPIRY_BATCH = 100;
 
@@ -115,7 +114,7 @@ export class Relay extends DurableObject<Env> {
     try {
       return { ok: true, cell: await this.relay.engine.handle(cell, neighbour) };
     } catch (error) {
-      if (isProtocolError(error)) return { ok: false, status: STATUS[error.code] ?? 400, error: error.code, message: error.message };
+      if (isProtocolError(error)) return { ok: false, status: cellErrorStatus(error.code), error: error.code, message: error.message };
       console.error("relay: cell failed", error instanceof Error ? error.name : typeof error);
       return { ok: false, status: 500, error: "internal_error", message: "The relay could not process the cell." };
     }
