@@ -1,29 +1,39 @@
 // The auth server's HTTP interface. Thin: parse with valibot, call the query functions, shape the answer.
+// The same routes answer plain JSON (direct use, the seed's curl flow) and Oblivious HTTP (POST /ohttp).
 
 import {
   AUTH_HPKE_SUITE,
+  type Bytes,
   ChallengeRequestSchema,
-  DEFAULT_SEED_MECHANISM,
   LoginRequestSchema,
   MECHANISMS,
+  OHTTP_KEYS_TYPE,
+  PuzzleSolutionSchema,
+  RotateProofSchema,
   SCRAM_MAX_ITERATIONS,
   SCRAM_MIN_ITERATIONS,
+  SCRAM_SHA_256,
+  encodeKeyConfigs,
   toBase64Url,
 } from "@shallot/protocol";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Context } from "hono";
+import * as v from "valibot";
 import { issueChallenge, paramsOf, unknownUserParams } from "./challenges.ts";
 import type { AuthConfig, Env } from "./env.ts";
 import { parseConfig } from "./env.ts";
 import { serverKey } from "./hpke-key.ts";
 import { ApiError, NO_STORE, errorResponse } from "./http-error.ts";
-import { login } from "./login.ts";
+import { channelBindingOf, handleEncapsulated } from "./ohttp-gateway.ts";
+import { bumpPressure, loadBits, prunePressure, readPressure, serverBuckets, stepBits, userBuckets } from "./pressure.ts";
+import { checkProof } from "./proof.ts";
+import { puzzleRequired, spendPuzzle } from "./puzzle.ts";
 import { MAX_BODY_BYTES, readJson, readRegistration } from "./request-body.ts";
-import { type Session, findSession, revokeOtherSessions } from "./sessions.ts";
+import { type Session, capSessions, findSession, newSession, pruneSessions, revokeOtherSessions, revokeSession } from "./sessions.ts";
 import { findUser, insertUser, replaceVerifier } from "./users.ts";
 
-type App = { Bindings: Env; Variables: { config: AuthConfig } };
+type App = { Bindings: Env; Variables: { config: AuthConfig; channelBinding: Bytes | undefined } };
 
 const app = new Hono<App>();
 
@@ -33,6 +43,8 @@ app.use(async (c, next) => {
   const parsed = parseConfig(c.env);
   if (!parsed.ok) return errorResponse(c, 503, "auth_unconfigured", `The auth server is not configured: ${parsed.message}`);
   c.set("config", parsed.config);
+  // Read here, before bodyLimit may replace the Request object the gateway registered.
+  c.set("channelBinding", channelBindingOf(c.req.raw));
   await next();
 });
 
@@ -46,30 +58,87 @@ async function requireSession(c: Context<App>): Promise<Session> {
   return session;
 }
 
+const busy = (what: string, excess: number, leakMs: number) =>
+  new ApiError(503, "busy", `The server is issuing too many ${what}; retry later.`, { "Retry-After": String(Math.max(1, Math.ceil((excess * leakMs) / 1000))) });
+
+/** For operators and direct users to copy out of band; clients pin the key and never fetch it through a circuit. */
 app.get("/key", async (c) => {
   const key = await serverKey(c.env.AUTH_HPKE_KEY);
-  return c.json({ ...AUTH_HPKE_SUITE, keyId: key.keyId, publicKey: toBase64Url(key.publicKey) }, 200, NO_STORE);
+  return c.json({ ...AUTH_HPKE_SUITE, keyId: key.keyId, ohttpKeyId: key.ohttpKeyId, publicKey: toBase64Url(key.publicKey) }, 200, NO_STORE);
 });
 
+/** RFC 9458 §3.2 key configurations (RFC 9540's well-known location). */
+app.get("/.well-known/ohttp-gateway", async (c) => {
+  const key = await serverKey(c.env.AUTH_HPKE_KEY);
+  return c.body(encodeKeyConfigs([{ keyId: key.ohttpKeyId, publicKey: key.publicKey }]), 200, { ...NO_STORE, "Content-Type": OHTTP_KEYS_TYPE });
+});
+
+app.post("/ohttp", (c) => handleEncapsulated(c.req.raw, c.env, (request) => Promise.resolve(app.fetch(request, c.env, executionContext(c)))));
+
 app.post("/register", async (c) => {
-  const registration = await readRegistration(c, c.env.AUTH_HPKE_KEY);
-  if (!(await insertUser(c.env.DB, registration, Date.now()))) throw new ApiError(409, "user_exists", "That username is already registered.");
+  const { limits } = c.get("config");
+  const now = Date.now();
+  const { registration, extra } = await readRegistration(c, c.env.AUTH_HPKE_KEY, { pow: v.optional(PuzzleSolutionSchema) });
+  const user = await userBuckets(registration.username, limits);
+  const server = serverBuckets(limits);
+  const [mine, all] = await readPressure(c.env.DB, [user.registrations, server.registrations], now, limits.maxPressureRows);
+  if (all! >= limits.registrationCap) throw busy("registrations", all! - limits.registrationCap + 1, limits.registrationLeakMs);
+  // Each try at a name costs the same, taken or not: enumeration by registration pays for every name.
+  const bits = Math.max(stepBits(mine!, limits.freeUserRegistrations, limits), loadBits(all!, limits.freeRegistrations, limits));
+  if (bits > 0) {
+    const key = await serverKey(c.env.AUTH_HPKE_KEY);
+    if (!(await spendPuzzle(c.env.DB, key.puzzleKey, "register", registration.username, extra.pow, bits, now))) {
+      throw await puzzleRequired(key.puzzleKey, "register", registration.username, bits, now);
+    }
+  }
+  const db = c.env.DB;
+  const [inserted] = await db.batch([
+    insertUser(db, registration, now),
+    prunePressure(db, now),
+    bumpPressure(db, user.registrations, now, limits.maxPressureRows),
+    bumpPressure(db, server.registrations, now, limits.maxPressureRows),
+  ]);
+  if (inserted!.results.length === 0) throw new ApiError(409, "user_exists", "That username is already registered.");
   return c.json({ username: registration.username, mechanism: registration.mechanism }, 201, NO_STORE);
 });
 
 app.post("/challenge", async (c) => {
-  const { username } = await readJson(c, ChallengeRequestSchema);
+  const { username, clientNonce, pow } = await readJson(c, ChallengeRequestSchema);
   // Needed for unknown usernames, so required for all: otherwise a 503 would tell the two apart.
   const key = await serverKey(c.env.AUTH_HPKE_KEY);
-  const { challengeTtlMs, scramIterations } = c.get("config");
-  const user = await findUser(c.env.DB, username);
+  const { challengeTtlMs, scramIterations, limits } = c.get("config");
+  const db = c.env.DB;
+  const now = Date.now();
+  const user = await findUser(db, username);
   const params = user ? paramsOf(user) : await unknownUserParams(key.unknownUserKey, username, scramIterations);
-  return c.json(await issueChallenge(c.env.DB, username, params, Date.now(), challengeTtlMs), 200, NO_STORE);
+  if (params.mechanism === SCRAM_SHA_256 && clientNonce === undefined) {
+    throw new ApiError(400, "invalid_request", "A SCRAM challenge needs clientNonce (32 to 128 lowercase hex characters), as RFC 5802's client-first message.");
+  }
+  const mine = await userBuckets(username, limits);
+  const server = serverBuckets(limits);
+  const [failures, recent, all] = await readPressure(db, [mine.failures, mine.challenges, server.challenges], now, limits.maxPressureRows);
+  if (all! >= limits.challengeCap) throw busy("challenges", all! - limits.challengeCap + 1, limits.challengeLeakMs);
+  const bits = Math.max(stepBits(failures!, limits.freeFailures, limits), stepBits(recent!, limits.freeUserChallenges, limits), loadBits(all!, limits.freeChallenges, limits));
+  if (bits > 0 && !(await spendPuzzle(db, key.puzzleKey, "challenge", username, pow, bits, now))) throw await puzzleRequired(key.puzzleKey, "challenge", username, bits, now);
+  const issued = issueChallenge(db, username, params, clientNonce, now, challengeTtlMs, limits.liveChallengesPerUser);
+  await db.batch([
+    ...issued.statements,
+    prunePressure(db, now),
+    bumpPressure(db, mine.challenges, now, limits.maxPressureRows),
+    bumpPressure(db, server.challenges, now, limits.maxPressureRows),
+  ]);
+  return c.json(issued.body, 200, NO_STORE);
 });
 
 app.post("/login", async (c) => {
   const request = await readJson(c, LoginRequestSchema);
-  return c.json(await login(c.env.DB, request, Date.now(), c.get("config")), 200, NO_STORE);
+  const { tokenTtlMs, limits } = c.get("config");
+  const db = c.env.DB;
+  const now = Date.now();
+  const { user, serverSignature } = await checkProof(db, request, now, limits, c.get("channelBinding"));
+  const session = await newSession(db, user.username, now, tokenTtlMs);
+  await db.batch([session.insert, capSessions(db, user.username, limits.maxSessionsPerUser), pruneSessions(db, now)]);
+  return c.json({ token: session.token, expiresAt: session.expiresAt, ...(serverSignature ? { serverSignature } : {}) }, 200, NO_STORE);
 });
 
 app.get("/me", async (c) => {
@@ -77,31 +146,50 @@ app.get("/me", async (c) => {
   return c.json({ username, mechanism }, 200, NO_STORE);
 });
 
+/** A token alone never rotates: the body carries a fresh proof of the current password too. */
 app.post("/rotate", async (c) => {
   const session = await requireSession(c);
-  const registration = await readRegistration(c, c.env.AUTH_HPKE_KEY);
+  const { limits } = c.get("config");
+  const { registration, extra } = await readRegistration(c, c.env.AUTH_HPKE_KEY, RotateProofSchema.entries);
   if (registration.username !== session.username) throw new ApiError(403, "username_mismatch", "A token may only rotate its own user's verifier.");
-  await c.env.DB.batch([replaceVerifier(c.env.DB, registration, Date.now()), revokeOtherSessions(c.env.DB, session.username, session.tokenHash)]);
-  return c.json({ username: registration.username, mechanism: registration.mechanism }, 200, NO_STORE);
+  const now = Date.now();
+  const { serverSignature } = await checkProof(c.env.DB, { username: session.username, ...extra }, now, limits, c.get("channelBinding"));
+  await c.env.DB.batch([replaceVerifier(c.env.DB, registration, now), revokeOtherSessions(c.env.DB, session.username, session.tokenHash)]);
+  return c.json({ username: registration.username, mechanism: registration.mechanism, ...(serverSignature ? { serverSignature } : {}) }, 200, NO_STORE);
+});
+
+app.post("/logout", async (c) => {
+  const session = await requireSession(c);
+  await revokeSession(c.env.DB, session.tokenHash).run();
+  return c.json({ revoked: true }, 200, NO_STORE);
 });
 
 app.get("/", (c) =>
   c.json({
     service: "shallot-auth",
-    description: "Challenge-response authentication (seed hashes and SCRAM-SHA-256); see docs/auth.md.",
+    description: "Challenge-response authentication (SCRAM-SHA-256, and the seed's H(password) scheme); JSON, or Oblivious HTTP at POST /ohttp; see docs/auth.md.",
     mechanisms: MECHANISMS,
-    defaultMechanism: DEFAULT_SEED_MECHANISM,
+    defaultMechanism: SCRAM_SHA_256,
     scramIterations: { default: c.get("config").scramIterations, min: SCRAM_MIN_ITERATIONS, max: SCRAM_MAX_ITERATIONS },
-    endpoints: ["GET /key", "POST /register", "POST /challenge", "POST /login", "GET /me", "POST /rotate", "GET /health"],
+    endpoints: ["GET /key", "GET /.well-known/ohttp-gateway", "POST /ohttp", "POST /register", "POST /challenge", "POST /login", "GET /me", "POST /rotate", "POST /logout", "GET /health"],
   }),
 );
 
 app.notFound((c) => errorResponse(c, 404, "not_found", `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`));
 
 app.onError((error, c) => {
-  if (error instanceof ApiError) return errorResponse(c, error.status, error.code, error.message, error.headers);
+  if (error instanceof ApiError) return errorResponse(c, error.status, error.code, error.message, error.headers, error.extra);
   console.error("auth: unhandled error", error);
   return errorResponse(c, 500, "internal_error", "The auth server failed to handle the request.");
 });
+
+/** The request's ExecutionContext when the runtime gave one (the inner dispatch passes it on). */
+function executionContext(c: Context<App>): Context<App>["executionCtx"] | undefined {
+  try {
+    return c.executionCtx;
+  } catch {
+    return undefined;
+  }
+}
 
 export default app;

@@ -15,10 +15,10 @@ describe("unknown usernames", () => {
       const second = await getChallenge(name);
       seen.add(first.mechanism);
       expect(shape(first)).toEqual(shape(first.mechanism === "scram-sha-256" ? real.scram : { ...real.seed, mechanism: first.mechanism }));
-      expect(first.nonce).toMatch(/^[0-9a-f]{64}$/);
+      expect(first.nonce).toMatch(first.mechanism === "scram-sha-256" ? new RegExp(`^${first.clientNonce}[0-9a-f]{64}$`) : /^[0-9a-f]{64}$/);
       expect(first.challengeId).toMatch(/^[0-9a-f]{32}$/);
       // Consistent across calls, fresh nonce and id each time.
-      expect({ ...second, challengeId: "", nonce: "" }).toEqual({ ...first, challengeId: "", nonce: "" });
+      expect({ ...second, challengeId: "", nonce: "", clientNonce: "" }).toEqual({ ...first, challengeId: "", nonce: "", clientNonce: "" });
       expect(second.nonce).not.toBe(first.nonce);
       if (first.mechanism === "scram-sha-256") {
         expect(first.iterations).toBe(100_000);
