@@ -44,28 +44,36 @@ describe("auth through the network", () => {
     expect(await wrong.json()).toMatchObject({ error: "invalid_credentials" });
   });
 
-  it("logs in with a seed mechanism chosen at registration", async () => {
+  it("logs in with the seed's scheme only when the login asks for it", async () => {
     const username = fresh("bob");
     expect((await gateway("/auth/register", { username, password: "pw-bob", mechanism: "sha384" })).status).toBe(201);
-    const login = await gateway("/auth/login", { username, password: "pw-bob" });
-    expect(login.status).toBe(200);
+    // The gateway pins scram-sha-256 unless told: a sha384 challenge is refused before anything is computed.
+    const pinned = await gateway("/auth/login", { username, password: "pw-bob" });
+    expect(pinned.status).toBe(502);
+    expect(await pinned.json()).toMatchObject({ error: "mechanism_mismatch" });
+    expect((await gateway("/auth/login", { username, password: "pw-bob", mechanism: "sha384" })).status).toBe(200);
   });
 
-  it("never lets the exit relay see the password or its hash", async () => {
+  it("never lets the exit relay see the password, its hash, the username or the token", async () => {
     const username = fresh("carol");
     const password = `secret-${randomBytes(8).toString("hex")}`;
+    const tokens: string[] = [];
     for (const mechanism of ["scram-sha-256", "sha256"]) {
       const name = `${username}-${mechanism}`;
-      expect((await gateway("/auth/register", { username: name, password, mechanism, server: recorder.url })).status).toBe(201);
-      expect((await gateway("/auth/login", { username: name, password, server: recorder.url })).status).toBe(200);
+      expect((await gateway("/auth/register", { username: name, password, mechanism, server: recorder.url, serverKey: mesh.authKey })).status).toBe(201);
+      const login = await gateway("/auth/login", { username: name, password, mechanism, server: recorder.url, serverKey: mesh.authKey });
+      expect(login.status).toBe(200);
+      tokens.push(((await login.json()) as { token: string }).token);
     }
     const forwarded = recorder.seen.join("\n");
-    // The recorder did see the flows (so the search below would have found a leak)...
-    expect(forwarded).toContain("/register");
-    expect(forwarded).toContain(`${username}-sha256`);
-    // ...but neither the password nor H(password), in any of the seed hash functions.
+    // The recorder did see the flows (so the search below would have found a leak): one route, encapsulated.
+    expect(recorder.seen.length).toBeGreaterThanOrEqual(6);
+    for (const request of recorder.seen) expect(request).toMatch(/^POST \/ohttp\n.*"content-type":"message\/ohttp-req"/s);
+    // ...but neither the password nor H(password), nor the username, nor a token.
     expect(forwarded).not.toContain(password);
     for (const algorithm of ["sha256", "sha384", "sha512"]) expect(forwarded).not.toContain(createHash(algorithm).update(password).digest("hex"));
+    expect(forwarded).not.toContain(username);
+    for (const token of tokens) expect(forwarded).not.toContain(token);
   });
 
   it("works step by step as the seed describes: clear sha256 hash, challenge, sha256sum response — directly and through /fetch", async () => {
