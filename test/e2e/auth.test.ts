@@ -94,6 +94,17 @@ describe("auth through the network", () => {
       expect(await me.json()).toEqual({ username, mechanism: "sha256" });
       // The same answer again is refused: the challenge is spent.
       expect((await post("/login", { username, challengeId: challenge.challengeId, response })).status).toBe(401);
+      // docs/auth.md §8: rotating to sha512 takes the token and a fresh proof, then sha512 logs in.
+      const auth = (path: string, body: unknown) => post(path, body).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, string> }));
+      const current = (await auth("/challenge", { username })).body;
+      const hash512 = createHash("sha512").update(password).digest("hex");
+      const rotate = { challengeId: current.challengeId, response: shellResponse(password, current.nonce!), username, mechanism: "sha512", hash: hash512 };
+      const rotated = await (via === "direct" ? fetch(`${mesh.urls.auth}/rotate`, { ...json(rotate), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }) : through(`${mesh.urls.auth}/rotate`, { ...json(rotate), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }));
+      expect(await rotated.json()).toEqual({ username, mechanism: "sha512" });
+      const again = (await auth("/challenge", { username })).body;
+      expect(again.mechanism).toBe("sha512");
+      const response512 = createHash("sha512").update(hash512 + again.nonce).digest("hex");
+      expect((await auth("/login", { username, challengeId: again.challengeId, response: response512 })).status).toBe(200);
     }
   });
 
