@@ -115,5 +115,12 @@ describe("auth through the network", () => {
     const missing = await gateway("/auth/register", { username: "x" });
     expect(missing.status).toBe(400);
     expect(await missing.json()).toMatchObject({ error: "invalid_request" });
+    const malformedKey = await gateway("/auth/login", { username: "x", password: "p", server: "http://127.0.0.1:9", serverKey: "short" });
+    expect(malformedKey.status).toBe(400);
+    expect(await malformedKey.json()).toMatchObject({ error: "invalid_request" });
+    // The all-zero point: nothing can be encrypted to it, so nothing is sent.
+    const unusableKey = await gateway("/auth/login", { username: "x", password: "p", server: "http://127.0.0.1:9", serverKey: "A".repeat(43) });
+    expect(unusableKey.status).toBe(400);
+    expect(await unusableKey.json()).toMatchObject({ error: "bad_server_key" });
   });
 });

@@ -20,15 +20,14 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Context } from "hono";
 import * as v from "valibot";
+import { admitChallenge, admitRegistration } from "./admission.ts";
 import { issueChallenge, paramsOf, unknownUserParams } from "./challenges.ts";
 import type { AuthConfig, Env } from "./env.ts";
 import { parseConfig } from "./env.ts";
 import { serverKey } from "./hpke-key.ts";
 import { ApiError, NO_STORE, errorResponse } from "./http-error.ts";
 import { channelBindingOf, handleEncapsulated } from "./ohttp-gateway.ts";
-import { bumpPressure, loadBits, prunePressure, readPressure, serverBuckets, stepBits, userBuckets } from "./pressure.ts";
 import { checkProof } from "./proof.ts";
-import { puzzleRequired, spendPuzzle } from "./puzzle.ts";
 import { MAX_BODY_BYTES, readJson, readRegistration } from "./request-body.ts";
 import { type Session, capSessions, findSession, newSession, pruneSessions, revokeOtherSessions, revokeSession } from "./sessions.ts";
 import { findUser, insertUser, replaceVerifier } from "./users.ts";
@@ -58,9 +57,6 @@ async function requireSession(c: Context<App>): Promise<Session> {
   return session;
 }
 
-const busy = (what: string, excess: number, leakMs: number) =>
-  new ApiError(503, "busy", `The server is issuing too many ${what}; retry later.`, { "Retry-After": String(Math.max(1, Math.ceil((excess * leakMs) / 1000))) });
-
 /** For operators and direct users to copy out of band; clients pin the key and never fetch it through a circuit. */
 app.get("/key", async (c) => {
   const key = await serverKey(c.env.AUTH_HPKE_KEY);
@@ -77,27 +73,12 @@ app.post("/ohttp", (c) => handleEncapsulated(c.req.raw, c.env, (request) => Prom
 
 app.post("/register", async (c) => {
   const { limits } = c.get("config");
+  const db = c.env.DB;
   const now = Date.now();
   const { registration, extra } = await readRegistration(c, c.env.AUTH_HPKE_KEY, { pow: v.optional(PuzzleSolutionSchema) });
-  const user = await userBuckets(registration.username, limits);
-  const server = serverBuckets(limits);
-  const [mine, all] = await readPressure(c.env.DB, [user.registrations, server.registrations], now, limits.maxPressureRows);
-  if (all! >= limits.registrationCap) throw busy("registrations", all! - limits.registrationCap + 1, limits.registrationLeakMs);
-  // Each try at a name costs the same, taken or not: enumeration by registration pays for every name.
-  const bits = Math.max(stepBits(mine!, limits.freeUserRegistrations, limits), loadBits(all!, limits.freeRegistrations, limits));
-  if (bits > 0) {
-    const key = await serverKey(c.env.AUTH_HPKE_KEY);
-    if (!(await spendPuzzle(c.env.DB, key.puzzleKey, "register", registration.username, extra.pow, bits, now))) {
-      throw await puzzleRequired(key.puzzleKey, "register", registration.username, bits, now);
-    }
-  }
-  const db = c.env.DB;
-  const [inserted] = await db.batch([
-    insertUser(db, registration, now),
-    prunePressure(db, now),
-    bumpPressure(db, user.registrations, now, limits.maxPressureRows),
-    bumpPressure(db, server.registrations, now, limits.maxPressureRows),
-  ]);
+  const puzzleKey = async () => (await serverKey(c.env.AUTH_HPKE_KEY)).puzzleKey;
+  const counting = await admitRegistration({ db, limits, username: registration.username, pow: extra.pow, now, puzzleKey });
+  const [inserted] = await db.batch([insertUser(db, registration, now), ...counting]);
   if (inserted!.results.length === 0) throw new ApiError(409, "user_exists", "That username is already registered.");
   return c.json({ username: registration.username, mechanism: registration.mechanism }, 201, NO_STORE);
 });
@@ -114,19 +95,9 @@ app.post("/challenge", async (c) => {
   if (params.mechanism === SCRAM_SHA_256 && clientNonce === undefined) {
     throw new ApiError(400, "invalid_request", "A SCRAM challenge needs clientNonce (32 to 128 lowercase hex characters), as RFC 5802's client-first message.");
   }
-  const mine = await userBuckets(username, limits);
-  const server = serverBuckets(limits);
-  const [failures, recent, all] = await readPressure(db, [mine.failures, mine.challenges, server.challenges], now, limits.maxPressureRows);
-  if (all! >= limits.challengeCap) throw busy("challenges", all! - limits.challengeCap + 1, limits.challengeLeakMs);
-  const bits = Math.max(stepBits(failures!, limits.freeFailures, limits), stepBits(recent!, limits.freeUserChallenges, limits), loadBits(all!, limits.freeChallenges, limits));
-  if (bits > 0 && !(await spendPuzzle(db, key.puzzleKey, "challenge", username, pow, bits, now))) throw await puzzleRequired(key.puzzleKey, "challenge", username, bits, now);
+  const counting = await admitChallenge({ db, limits, username, pow, now, puzzleKey: async () => key.puzzleKey });
   const issued = issueChallenge(db, username, params, clientNonce, now, challengeTtlMs, limits.liveChallengesPerUser);
-  await db.batch([
-    ...issued.statements,
-    prunePressure(db, now),
-    bumpPressure(db, mine.challenges, now, limits.maxPressureRows),
-    bumpPressure(db, server.challenges, now, limits.maxPressureRows),
-  ]);
+  await db.batch([...issued.statements, ...counting]);
   return c.json(issued.body, 200, NO_STORE);
 });
 
@@ -179,7 +150,7 @@ app.notFound((c) => errorResponse(c, 404, "not_found", `No route for ${c.req.met
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorResponse(c, error.status, error.code, error.message, error.headers, error.extra);
-  console.error("auth: unhandled error", error);
+  console.error("auth: unhandled error", error instanceof Error ? error.name : typeof error);
   return errorResponse(c, 500, "internal_error", "The auth server failed to handle the request.");
 });
 

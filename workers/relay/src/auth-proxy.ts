@@ -106,7 +106,8 @@ export async function handleAuthFlow(kind: "register" | "login", request: Reques
     answer = Response.json(result.body, { status: result.status });
   } catch (error) {
     if (error instanceof Early) answer = error.response;
-    else if (error instanceof AuthClientError) answer = errorResponse(502, error.code, error.message);
+    // A serverKey nothing can be encrypted to is the request's fault; every other refusal is the server's answer's.
+    else if (error instanceof AuthClientError) answer = errorResponse(error.code === "bad_server_key" ? 400 : 502, error.code, error.message);
     else throw error;
   }
   if (path.length > 0) answer.headers.set(CIRCUIT_HEADER, path.join(","));

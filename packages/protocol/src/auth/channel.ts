@@ -36,7 +36,14 @@ export async function ohttpChannel(server: PinnedServer, post: EncapsulatedPost)
       const content = request.body === undefined ? new Uint8Array(0) : utf8(JSON.stringify(request.body));
       const inner = { method: request.method, scheme, authority: url.host, path: request.path, headers, content };
       const unpadded = encodeBinaryRequest(inner).length;
-      const { encapsulated, openResponse } = await encapsulateRequest(config, encodeBinaryRequest(inner, authPaddedLength(unpadded)));
+      let encapsulated: Bytes;
+      let openResponse: (answer: Bytes) => Promise<Bytes>;
+      try {
+        ({ encapsulated, openResponse } = await encapsulateRequest(config, encodeBinaryRequest(inner, authPaddedLength(unpadded))));
+      } catch {
+        // A low-order point, for one: nothing can be encrypted to it.
+        throw new AuthClientError("bad_server_key", `The key pinned for ${server.url} is not a usable X25519 public key.`);
+      }
 
       const answer = await post(encapsulated, OHTTP_REQUEST_TYPE);
       if (answer.status !== 200 || answer.contentType?.split(";")[0]?.trim().toLowerCase() !== OHTTP_RESPONSE_TYPE) {

@@ -250,6 +250,16 @@ describe("the Oblivious HTTP channel", () => {
     expect(all).not.toContain(token);
   });
 
+  it("refuses a pinned key nothing can be encrypted to (the all-zero point) before sending anything", async () => {
+    let posted = 0;
+    const channel = await ohttpChannel({ url: "http://auth.test", publicKey: new Uint8Array(32) }, async () => {
+      posted++;
+      return { status: 500, contentType: null, body: new Uint8Array(0) };
+    });
+    await expect(loginAccount(channel, alice)).rejects.toMatchObject({ code: "bad_server_key" });
+    expect(posted).toBe(0);
+  });
+
   it("refuses an answer that is not encapsulated, or that was encapsulated for another request", async () => {
     const g = await gateway();
     await registerAccount(await ohttpChannel({ url: "http://auth.test", publicKey: g.key.publicKey }, g.post), alice);

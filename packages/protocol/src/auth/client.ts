@@ -39,6 +39,7 @@ export interface AuthChannel {
 }
 
 export type AuthClientErrorCode =
+  | "bad_server_key"
   | "bad_challenge"
   | "bad_login_answer"
   | "bad_puzzle"
