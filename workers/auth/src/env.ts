@@ -19,7 +19,7 @@ export interface Env {
  * one unit per its leak period; below its free allowance nothing is asked, above it a puzzle is.
  */
 export const DEFAULT_LIMITS = {
-  /** The largest puzzle asked for; MAX_PUZZLE_BITS (20) is what clients agree to solve, about 0.3 s. */
+  /** The largest puzzle asked for; MAX_PUZZLE_BITS (20) is what clients agree to solve (2^20 hashes, about 0.4 s). */
   powMaxBits: MAX_PUZZLE_BITS,
   /** The first puzzle's bits, and the bits each step above the allowance adds. */
   powMinBits: 12,

@@ -10,7 +10,7 @@
 
 import { type Bytes, fromHex, randomBytes, toHex, utf8 } from "../bytes.ts";
 
-/** At most 2^20 expected hashes: about 0.3 s of one core in Node 22 on the development machine. */
+/** At most 2^20 expected hashes: about 0.4 s on average on one core of the development machine. */
 export const MAX_PUZZLE_BITS = 20;
 export const PUZZLE_SEED_BYTES = 32;
 export const PUZZLE_NONCE_BYTES = 8;
