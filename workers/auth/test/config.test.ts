@@ -52,7 +52,7 @@ describe("configuration and the service endpoints", () => {
     ]) {
       await expectError(await callWith(overrides, "/"), 503, "auth_unconfigured");
     }
-    const response = await callWith({ CHALLENGE_TTL_MS: "1" }, "/challenge", post({ username: "hasty" }));
+    const response = await callWith({ CHALLENGE_TTL_MS: "1" }, "/challenge", post({ username: "hasty", clientNonce: "ab".repeat(16) }));
     const { challengeId } = (await response.json()) as { challengeId: string };
     const row = await env.DB.prepare("SELECT created_at, expires_at FROM challenges WHERE id = ?").bind(challengeId).first<{ created_at: number; expires_at: number }>();
     expect(row!.expires_at - row!.created_at).toBe(1);

@@ -97,7 +97,7 @@ describe("guessing without lockout", () => {
     const send = withLimits({ freeFailures: 0 });
     await registerSeed("solver", "pw");
     await login(send, "solver", "wrong");
-    const ask = (pow?: unknown, username = "solver") => sendJsonWith(send, "POST", "/challenge", { username, ...(pow ? { pow } : {}) });
+    const ask = (pow?: unknown, username = "solver") => sendJsonWith(send, "POST", "/challenge", { username, clientNonce: clientNonce(), ...(pow ? { pow } : {}) });
     const { seed, bits } = await puzzleAsked(await ask());
     const good = { seed, nonce: solvePuzzle(seed, bits) };
 
