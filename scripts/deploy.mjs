@@ -52,7 +52,13 @@ if (!dryRun) {
     console.error("deploy: no directory public key; run `npm run keys` first (or set SHALLOT_DIRECTORY_PUBLIC_KEY).");
     process.exit(2);
   }
-  const common = ["--var", `DIRECTORY_PUBLIC_KEY:${directoryKey}`, "--var", `AUTH_URL:${required("SHALLOT_AUTH_URL")}`, "--var", `DIRECTORY_PUBLIC_URL:${required("SHALLOT_DIRECTORY_URL")}`];
+  const authKeyFile = join(SECRETS_DIR, "AUTH_PUBLIC_KEY");
+  const authKey = process.env.SHALLOT_AUTH_PUBLIC_KEY ?? (existsSync(authKeyFile) ? readFileSync(authKeyFile, "utf8") : "");
+  if (!authKey) {
+    console.error("deploy: no auth server public key; run `npm run keys` first (or set SHALLOT_AUTH_PUBLIC_KEY).");
+    process.exit(2);
+  }
+  const common = ["--var", `DIRECTORY_PUBLIC_KEY:${directoryKey}`, "--var", `AUTH_URL:${required("SHALLOT_AUTH_URL")}`, "--var", `AUTH_PUBLIC_KEY:${authKey.trim()}`, "--var", `DIRECTORY_PUBLIC_URL:${required("SHALLOT_DIRECTORY_URL")}`];
   relayVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_RELAY_URL")}`];
   if (process.env.SHALLOT_SECOND_URL) secondVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_SECOND_URL")}`];
 }

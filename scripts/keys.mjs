@@ -2,7 +2,7 @@
 // readable by you only), and prints how to hand each to `wrangler secret put`. Secrets are never
 // printed; only the directory's public key is, since relays and clients pin it.
 
-import { generateKeyPairSync, randomBytes } from "node:crypto";
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./mesh.mjs";
@@ -23,13 +23,17 @@ export function ensureSecrets() {
     writeFileSync(join(SECRETS_DIR, "DIRECTORY_SIGNING_KEY"), directory.privateKey.export({ format: "jwk" }).d, { mode: 0o600 });
     writeFileSync(join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY"), directory.publicKey.export({ format: "jwk" }).x, { mode: 0o600 });
   }
-  ensure("AUTH_HPKE_KEY", () => generateKeyPairSync("x25519").privateKey.export({ format: "jwk" }).d);
+  const authKey = ensure("AUTH_HPKE_KEY", () => generateKeyPairSync("x25519").privateKey.export({ format: "jwk" }).d);
+  // Its public half is pinned by relay workers and clients (AUTH_PUBLIC_KEY); derived, so the two always match.
+  const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b656e04220420", "hex"), Buffer.from(authKey.trim(), "base64url")]);
+  const authPublicKey = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;
+  writeFileSync(join(SECRETS_DIR, "AUTH_PUBLIC_KEY"), authPublicKey, { mode: 0o600 });
   ensure("ADMIN_TOKEN", () => randomBytes(32).toString("base64url"));
-  return { directoryPublicKey: readFileSync(join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY"), "utf8") };
+  return { directoryPublicKey: readFileSync(join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY"), "utf8"), authPublicKey };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { directoryPublicKey } = ensureSecrets();
+  const { directoryPublicKey, authPublicKey } = ensureSecrets();
   const dir = ".wrangler/shallot-secrets";
   console.log(`Secrets are in ${dir}/ (mode 600). Hand them to Cloudflare:
 
@@ -39,5 +43,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   npx wrangler secret put ADMIN_TOKEN --env second < ${dir}/ADMIN_TOKEN     # only with a second relay deployment
 
 The directory's public key (pinned by relays and clients; npm run deploy passes it on):
-  ${directoryPublicKey}`);
+  ${directoryPublicKey}
+The auth server's public key (pinned by relays as AUTH_PUBLIC_KEY and by clients: onion --server-key):
+  ${authPublicKey}`);
 }

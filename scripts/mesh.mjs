@@ -103,6 +103,8 @@ export async function startMesh(options = {}) {
     ADMIN_TOKEN: adminToken,
     PUBLIC_URL: publicUrl,
     AUTH_URL: urls.auth,
+    // The gateway pins the auth server's key from its own configuration (docs/auth.md §6.1).
+    AUTH_PUBLIC_KEY: authKey.publicKey,
     // The dev mesh may fetch local origins and its relays live on loopback; production refuses both.
     ALLOW_PRIVATE_DESTINATIONS: "true",
     PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000",

@@ -44,28 +44,36 @@ describe("auth through the network", () => {
     expect(await wrong.json()).toMatchObject({ error: "invalid_credentials" });
   });
 
-  it("logs in with a seed mechanism chosen at registration", async () => {
+  it("logs in with the seed's scheme only when the login asks for it", async () => {
     const username = fresh("bob");
     expect((await gateway("/auth/register", { username, password: "pw-bob", mechanism: "sha384" })).status).toBe(201);
-    const login = await gateway("/auth/login", { username, password: "pw-bob" });
-    expect(login.status).toBe(200);
+    // The gateway pins scram-sha-256 unless told: a sha384 challenge is refused before anything is computed.
+    const pinned = await gateway("/auth/login", { username, password: "pw-bob" });
+    expect(pinned.status).toBe(502);
+    expect(await pinned.json()).toMatchObject({ error: "mechanism_mismatch" });
+    expect((await gateway("/auth/login", { username, password: "pw-bob", mechanism: "sha384" })).status).toBe(200);
   });
 
-  it("never lets the exit relay see the password or its hash", async () => {
+  it("never lets the exit relay see the password, its hash, the username or the token", async () => {
     const username = fresh("carol");
     const password = `secret-${randomBytes(8).toString("hex")}`;
+    const tokens: string[] = [];
     for (const mechanism of ["scram-sha-256", "sha256"]) {
       const name = `${username}-${mechanism}`;
-      expect((await gateway("/auth/register", { username: name, password, mechanism, server: recorder.url })).status).toBe(201);
-      expect((await gateway("/auth/login", { username: name, password, server: recorder.url })).status).toBe(200);
+      expect((await gateway("/auth/register", { username: name, password, mechanism, server: recorder.url, serverKey: mesh.authKey })).status).toBe(201);
+      const login = await gateway("/auth/login", { username: name, password, mechanism, server: recorder.url, serverKey: mesh.authKey });
+      expect(login.status).toBe(200);
+      tokens.push(((await login.json()) as { token: string }).token);
     }
     const forwarded = recorder.seen.join("\n");
-    // The recorder did see the flows (so the search below would have found a leak)...
-    expect(forwarded).toContain("/register");
-    expect(forwarded).toContain(`${username}-sha256`);
-    // ...but neither the password nor H(password), in any of the seed hash functions.
+    // The recorder did see the flows (so the search below would have found a leak): one route, encapsulated.
+    expect(recorder.seen.length).toBeGreaterThanOrEqual(6);
+    for (const request of recorder.seen) expect(request).toMatch(/^POST \/ohttp\n.*"content-type":"message\/ohttp-req"/s);
+    // ...but neither the password nor H(password), nor the username, nor a token.
     expect(forwarded).not.toContain(password);
     for (const algorithm of ["sha256", "sha384", "sha512"]) expect(forwarded).not.toContain(createHash(algorithm).update(password).digest("hex"));
+    expect(forwarded).not.toContain(username);
+    for (const token of tokens) expect(forwarded).not.toContain(token);
   });
 
   it("works step by step as the seed describes: clear sha256 hash, challenge, sha256sum response — directly and through /fetch", async () => {
@@ -86,6 +94,17 @@ describe("auth through the network", () => {
       expect(await me.json()).toEqual({ username, mechanism: "sha256" });
       // The same answer again is refused: the challenge is spent.
       expect((await post("/login", { username, challengeId: challenge.challengeId, response })).status).toBe(401);
+      // docs/auth.md §8: rotating to sha512 takes the token and a fresh proof, then sha512 logs in.
+      const auth = (path: string, body: unknown) => post(path, body).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, string> }));
+      const current = (await auth("/challenge", { username })).body;
+      const hash512 = createHash("sha512").update(password).digest("hex");
+      const rotate = { challengeId: current.challengeId, response: shellResponse(password, current.nonce!), username, mechanism: "sha512", hash: hash512 };
+      const rotated = await (via === "direct" ? fetch(`${mesh.urls.auth}/rotate`, { ...json(rotate), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }) : through(`${mesh.urls.auth}/rotate`, { ...json(rotate), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }));
+      expect(await rotated.json()).toEqual({ username, mechanism: "sha512" });
+      const again = (await auth("/challenge", { username })).body;
+      expect(again.mechanism).toBe("sha512");
+      const response512 = createHash("sha512").update(hash512 + again.nonce).digest("hex");
+      expect((await auth("/login", { username, challengeId: again.challengeId, response: response512 })).status).toBe(200);
     }
   });
 
@@ -96,5 +115,12 @@ describe("auth through the network", () => {
     const missing = await gateway("/auth/register", { username: "x" });
     expect(missing.status).toBe(400);
     expect(await missing.json()).toMatchObject({ error: "invalid_request" });
+    const malformedKey = await gateway("/auth/login", { username: "x", password: "p", server: "http://127.0.0.1:9", serverKey: "short" });
+    expect(malformedKey.status).toBe(400);
+    expect(await malformedKey.json()).toMatchObject({ error: "invalid_request" });
+    // The all-zero point: nothing can be encrypted to it, so nothing is sent.
+    const unusableKey = await gateway("/auth/login", { username: "x", password: "p", server: "http://127.0.0.1:9", serverKey: "A".repeat(43) });
+    expect(unusableKey.status).toBe(400);
+    expect(await unusableKey.json()).toMatchObject({ error: "bad_server_key" });
   });
 });

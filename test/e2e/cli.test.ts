@@ -311,7 +311,7 @@ describe("onion circuit", () => {
 });
 
 describe("onion register / login through a circuit", () => {
-  const auth = ["--server", mesh.urls.auth];
+  const auth = ["--server", mesh.urls.auth, "--server-key", mesh.authKey];
   const me = async (token: string) => {
     const response = await fetch(`${mesh.urls.auth}/me`, { headers: { authorization: `Bearer ${token}` } });
     return { status: response.status, body: await response.json() };
@@ -332,10 +332,12 @@ describe("onion register / login through a circuit", () => {
     expect(await me(token)).toEqual({ status: 200, body: { username, mechanism: "scram-sha-256" } });
   });
 
-  it("registers with a seed mechanism and logs in", async () => {
+  it("registers with the seed's scheme and logs in only when --mechanism names it", async () => {
     const username = `cli-sha512-${randomBytes(4).toString("hex")}`;
     expect((await onion(["register", ...network, ...auth, "--mechanism", "sha512", "--password-stdin", username], { input: "pw" })).code).toBe(0);
-    const login = await onion(["login", ...network, ...auth, "--password-stdin", username], { input: "pw" });
+    const pinned = await onion(["login", ...network, ...auth, "--password-stdin", username], { input: "pw" });
+    expectOneLineError(pinned, /^onion: The server asked for sha512, not the expected scram-sha-256/);
+    const login = await onion(["login", ...network, ...auth, "--mechanism", "sha512", "--password-stdin", username], { input: "pw" });
     expect(login.code).toBe(0);
     expect(await me(login.stdout.toString().trim())).toEqual({ status: 200, body: { username, mechanism: "sha512" } });
   });

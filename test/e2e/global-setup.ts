@@ -12,6 +12,8 @@ export interface MeshInfo {
   urls: { relay: string; directory: string; auth: string; second: string };
   adminToken: string;
   directoryKey: string;
+  /** The auth server's X25519 public key (base64url): what clients pin. */
+  authKey: string;
   stateDir: string;
   /** Everything the workers printed (wrangler's and workerd's stdout and stderr), one line each. */
   workerLog: string;
@@ -30,7 +32,7 @@ export default async function setup(project: TestProject) {
   const log = (line: string) => appendFileSync(workerLog, `${line}\n`);
   // Six relays in the main deployment and three in a second one (another Worker on its own port).
   const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log });
-  project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, stateDir, workerLog });
+  project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, authKey: mesh.authKey, stateDir, workerLog });
   return async () => {
     await mesh.stop();
     rmSync(stateDir, { recursive: true, force: true });

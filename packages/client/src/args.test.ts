@@ -84,17 +84,20 @@ describe("onion register / login arguments", () => {
   it("register defaults to SCRAM-SHA-256 and takes one of the four mechanisms", () => {
     expect(parseInvocation(["register", "alice"])).toEqual({
       command: "register",
-      options: { username: "alice", mechanism: "scram-sha-256", server: undefined, passwordStdin: false, directory: undefined, directoryKey: undefined, verbosity: "auto" },
+      options: { username: "alice", mechanism: "scram-sha-256", server: undefined, serverKey: undefined, passwordStdin: false, directory: undefined, directoryKey: undefined, verbosity: "auto" },
     });
-    expect(parseInvocation(["register", "--mechanism", "sha384", "--server", "http://a:1", "--password-stdin", "bob"])).toMatchObject({
-      options: { username: "bob", mechanism: "sha384", server: "http://a:1", passwordStdin: true },
+    expect(parseInvocation(["register", "--mechanism", "sha384", "--server", "http://a:1", "--server-key", "K", "--password-stdin", "bob"])).toMatchObject({
+      options: { username: "bob", mechanism: "sha384", server: "http://a:1", serverKey: "K", passwordStdin: true },
     });
     expect(() => parseInvocation(["register", "--mechanism", "md5", "bob"])).toThrow(/unknown mechanism 'md5'; use one of sha256, sha384, sha512, scram-sha-256/);
+    expect(() => parseInvocation(["register", "--min-iterations", "4096", "bob"])).toThrow(/--min-iterations is a login option/);
   });
 
-  it("login takes one username and no mechanism", () => {
-    expect(parseInvocation(["login", "--password-stdin", "carol"])).toMatchObject({ command: "login", options: { username: "carol", passwordStdin: true } });
+  it("login pins a mechanism (scram-sha-256 unless told) and a minimum of iterations", () => {
+    expect(parseInvocation(["login", "--password-stdin", "carol"])).toMatchObject({ command: "login", options: { username: "carol", passwordStdin: true, mechanism: "scram-sha-256" } });
+    expect((parseInvocation(["login", "carol"]) as { options: object }).options).not.toHaveProperty("minIterations");
+    expect(parseInvocation(["login", "--mechanism", "sha256", "--min-iterations", "4096", "carol"])).toMatchObject({ options: { mechanism: "sha256", minIterations: 4096 } });
     expect(() => parseInvocation(["login"])).toThrow(/USERNAME is missing/);
-    expect(() => parseInvocation(["login", "--mechanism", "sha256", "carol"])).toThrow(/Unknown option '--mechanism'/);
+    for (const bad of ["4095", "100001", "lots", "1e5"]) expect(() => parseInvocation(["login", "--min-iterations", bad, "carol"])).toThrow(/--min-iterations must be a number from 4096 to 100000/);
   });
 });

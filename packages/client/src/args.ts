@@ -3,7 +3,7 @@
 // and the commands.
 
 import { type ParseArgsConfig, parseArgs } from "node:util";
-import { MECHANISMS, type Mechanism, SCRAM_SHA_256, isMechanism } from "@shallot/protocol";
+import { MECHANISMS, type Mechanism, SCRAM_DEFAULT_ITERATIONS, SCRAM_MAX_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SHA_256, isMechanism } from "@shallot/protocol";
 import { UsageError } from "./errors.ts";
 
 export const COMMANDS = ["fetch", "circuit", "proxy", "register", "login"] as const;
@@ -47,12 +47,16 @@ export interface ProxyOptions extends CommonOptions {
 export interface AuthOptions extends CommonOptions {
   username: string;
   server?: string;
+  /** The auth server's X25519 public key (base64url), pinned; needed for a server other than the default. */
+  serverKey?: string;
   passwordStdin: boolean;
+  /** register: the mechanism to register with; login: the only one accepted (no downgrade). */
+  mechanism: Mechanism;
+  /** login: fewer SCRAM iterations are refused (default 100,000). */
+  minIterations?: number;
 }
 
-export interface RegisterOptions extends AuthOptions {
-  mechanism: Mechanism;
-}
+export type RegisterOptions = AuthOptions;
 
 export type Invocation =
   | { command: "help"; text: string }
@@ -80,6 +84,11 @@ const COMMON_HELP = `Network options:
   -v, --verbose          show progress on stderr even when it is not a terminal
   -s, --silent           never show progress
   -h, --help             this help`;
+
+const AUTH_SERVER_HELP = `      --server URL       the auth server (default: $SHALLOT_AUTH, else http://127.0.0.1:8789)
+      --server-key KEY   its X25519 public key, base64url, obtained out of band (default: $SHALLOT_AUTH_KEY,
+                         else the dev mesh's key in .wrangler/shallot-dev/auth-hpke-key.json); required
+                         for a --server other than the default. It is never fetched through the network.`;
 
 export const HELP: Record<CommandName | "main", string> = {
   main: `onion — use the Shallot onion network from your own machine. The circuit is built here: the
@@ -151,22 +160,27 @@ ${COMMON_HELP}`,
 
   register: `Usage: onion register [options] USERNAME
 
-Creates an account on the auth server. The verifier is computed here (the password never leaves
-this process), sealed to the server's key (GET /key) and sent with POST /register — every request
-through a circuit.
+Creates an account on the auth server. The verifier (SCRAM-SHA-256 salt and keys, or H(password) for
+the seed's scheme) is computed here from the password (which never leaves this process) and sent
+through a circuit, encrypted end to end to the auth server's pinned key (Oblivious HTTP).
 
-      --mechanism NAME   ${MECHANISMS.join(", ")} (default ${SCRAM_SHA_256})
-      --server URL       the auth server (default: $SHALLOT_AUTH, else http://127.0.0.1:8789)
+      --mechanism NAME   ${MECHANISMS.join(", ")} (default ${SCRAM_SHA_256}); the seed's
+                         sha* scheme stores H(password), which is as good as the password to a thief
+${AUTH_SERVER_HELP}
       --password-stdin   read the password from stdin (required when stdin is not a terminal)
 
 ${COMMON_HELP}`,
 
   login: `Usage: onion login [options] USERNAME
 
-Logs in by challenge-response (POST /challenge, POST /login) through a circuit, checks the SCRAM
-server signature, and prints the session token on stdout.
+Logs in by challenge-response (POST /challenge, POST /login) through a circuit, encrypted end to end
+to the auth server's pinned key, checks the SCRAM server signature, and prints the session token on
+stdout. A challenge for another mechanism than --mechanism, or with fewer SCRAM iterations than
+--min-iterations, is refused; a puzzle the server asks for (after failed logins) is solved here.
 
-      --server URL       the auth server (default: $SHALLOT_AUTH, else http://127.0.0.1:8789)
+      --mechanism NAME   the mechanism you registered with (default ${SCRAM_SHA_256})
+      --min-iterations N refuse SCRAM challenges with fewer iterations (default ${SCRAM_DEFAULT_ITERATIONS})
+${AUTH_SERVER_HELP}
       --password-stdin   read the password from stdin (required when stdin is not a terminal)
 
 ${COMMON_HELP}`,
@@ -220,19 +234,44 @@ export function parseInvocation(argv: readonly string[]): Invocation {
     }
     case "proxy":
       return { command: "proxy", options: parseProxy(args) };
-    case "register": {
-      const { values, positionals } = parse("register", args, { ...COMMON, mechanism: { type: "string" }, server: { type: "string" }, "password-stdin": { type: "boolean" } });
-      const mechanism = values.mechanism ?? SCRAM_SHA_256;
-      if (!isMechanism(mechanism)) throw new UsageError(`unknown mechanism '${mechanism}'; use one of ${MECHANISMS.join(", ")}`);
-      const username = onePositional("register", positionals, "USERNAME");
-      return { command: "register", options: { ...common(values), username, server: values.server, passwordStdin: values["password-stdin"] ?? false, mechanism } };
-    }
-    case "login": {
-      const { values, positionals } = parse("login", args, { ...COMMON, server: { type: "string" }, "password-stdin": { type: "boolean" } });
-      const username = onePositional("login", positionals, "USERNAME");
-      return { command: "login", options: { ...common(values), username, server: values.server, passwordStdin: values["password-stdin"] ?? false } };
-    }
+    case "register":
+    case "login":
+      return { command: first, options: parseAuth(first, args) };
   }
+}
+
+const AUTH_OPTIONS = {
+  ...COMMON,
+  mechanism: { type: "string" },
+  server: { type: "string" },
+  "server-key": { type: "string" },
+  "min-iterations": { type: "string" },
+  "password-stdin": { type: "boolean" },
+} as const satisfies ParseArgsConfig["options"];
+
+function parseAuth(command: "register" | "login", args: string[]): AuthOptions {
+  const { values, positionals } = parse(command, args, AUTH_OPTIONS);
+  const mechanism = values.mechanism ?? SCRAM_SHA_256;
+  if (!isMechanism(mechanism)) throw new UsageError(`unknown mechanism '${mechanism}'; use one of ${MECHANISMS.join(", ")}`);
+  let minIterations: number | undefined;
+  if (values["min-iterations"] !== undefined) {
+    if (command === "register") throw new UsageError("--min-iterations is a login option (registrations use 100000 iterations)");
+    const text = values["min-iterations"];
+    if (!/^\d{1,6}$/.test(text) || Number(text) < SCRAM_MIN_ITERATIONS || Number(text) > SCRAM_MAX_ITERATIONS) {
+      throw new UsageError(`--min-iterations must be a number from ${SCRAM_MIN_ITERATIONS} to ${SCRAM_MAX_ITERATIONS}, not '${text}'`);
+    }
+    minIterations = Number(text);
+  }
+  const username = onePositional(command, positionals, "USERNAME");
+  return {
+    ...common(values),
+    username,
+    server: values.server,
+    serverKey: values["server-key"],
+    passwordStdin: values["password-stdin"] ?? false,
+    mechanism,
+    ...(minIterations === undefined ? {} : { minIterations }),
+  };
 }
 
 function parseFetch(args: string[]): FetchOptions {

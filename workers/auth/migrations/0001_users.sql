@@ -1,5 +1,8 @@
--- One row a user. Seed mechanisms keep only hex(H(password)), SCRAM keeps salt, iterations,
--- StoredKey and ServerKey (base64): none of them is enough to log in.
+-- One row a user. The seed's scheme (sha256, sha384, sha512) keeps hex(H(password)): that value is
+-- password-equivalent — whoever reads it can answer any challenge and log in, without cracking
+-- anything. SCRAM (the default) keeps salt, iterations, StoredKey and ServerKey (base64), none of
+-- which answers a challenge by itself: a thief must guess the password, paying `iterations` PBKDF2
+-- rounds a guess (100,000 from the gateway and the CLI), or also record one exchange (RFC 5802 §9).
 CREATE TABLE users (
   username TEXT PRIMARY KEY NOT NULL,
   mechanism TEXT NOT NULL CHECK (mechanism IN ('sha256', 'sha384', 'sha512', 'scram-sha-256')),

@@ -1,4 +1,5 @@
--- Failed logins per username, for the limit of 5 a minute. A login writes its row before the
+-- Failed logins per username, for the seed's limit of 5 a minute (a lockout anyone could trigger;
+-- 0005 drops this table for puzzles). A login writes its row before the
 -- response is checked and deletes it on success, so parallel attempts cannot slip past the limit.
 CREATE TABLE login_failures (
   id INTEGER PRIMARY KEY,

@@ -1,4 +1,5 @@
-// Outstanding challenges: issued with an expiry, taken (deleted) exactly once by a login.
+// Outstanding challenges: issued with an expiry, at most a few per username (the oldest evicted),
+// taken (deleted) exactly once by a login or a rotation.
 
 import {
   type Challenge,
@@ -22,7 +23,10 @@ export interface ChallengeRow {
   id: string;
   username: string;
   mechanism: Mechanism;
+  /** The server's nonce (hex). */
   nonce: string;
+  /** SCRAM: the client's nonce; the whole nonce is client_nonce ‖ nonce. */
+  client_nonce: string | null;
   salt: string | null;
   iterations: number | null;
   expires_at: number;
@@ -43,21 +47,30 @@ export async function unknownUserParams(key: CryptoKey, username: string, iterat
   return { mechanism, salt: toBase64(mac.slice(1, 1 + SCRAM_SALT_BYTES)), iterations };
 }
 
-/** Stores a fresh challenge (and drops expired ones) and returns the body of POST /challenge. */
-export async function issueChallenge(db: D1Database, username: string, params: ChallengeParams, now: number, ttlMs: number): Promise<Challenge> {
-  const challengeId = toHex(randomBytes(CHALLENGE_ID_BYTES));
-  const nonce = toHex(randomBytes(NONCE_BYTES));
-  const salt = params.mechanism === SCRAM_SHA_256 ? params.salt : null;
-  const iterations = params.mechanism === SCRAM_SHA_256 ? params.iterations : null;
-  await db.batch([
-    db.prepare("DELETE FROM challenges WHERE expires_at <= ?").bind(now),
-    db
-      .prepare("INSERT INTO challenges (id, username, mechanism, nonce, salt, iterations, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-      .bind(challengeId, username, params.mechanism, nonce, salt, iterations, now, now + ttlMs),
-  ]);
-  return { challengeId, nonce, ...params } as Challenge;
+export interface IssuedChallenge {
+  body: Challenge;
+  /** Drops expired challenges, evicts the username's oldest beyond the cap, stores this one. */
+  statements: D1PreparedStatement[];
 }
 
-/** Deletes the challenge and returns it: whatever the login's outcome, it cannot be answered twice. */
+/** A fresh challenge (the body of POST /challenge) and the statements that store it. */
+export function issueChallenge(db: D1Database, username: string, params: ChallengeParams, clientNonce: string | undefined, now: number, ttlMs: number, livePerUser: number): IssuedChallenge {
+  const challengeId = toHex(randomBytes(CHALLENGE_ID_BYTES));
+  const nonce = toHex(randomBytes(NONCE_BYTES));
+  const scram = params.mechanism === SCRAM_SHA_256;
+  const statements = [
+    db.prepare("DELETE FROM challenges WHERE expires_at <= ?").bind(now),
+    db
+      .prepare("DELETE FROM challenges WHERE username = ?1 AND id NOT IN (SELECT id FROM challenges WHERE username = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)")
+      .bind(username, livePerUser - 1),
+    db
+      .prepare("INSERT INTO challenges (id, username, mechanism, nonce, client_nonce, salt, iterations, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind(challengeId, username, params.mechanism, nonce, scram ? clientNonce! : null, scram ? params.salt : null, scram ? params.iterations : null, now, now + ttlMs),
+  ];
+  const body = (scram ? { challengeId, nonce: clientNonce! + nonce, ...params } : { challengeId, nonce, ...params }) as Challenge;
+  return { body, statements };
+}
+
+/** Deletes the challenge and returns it: whatever the outcome, it cannot be answered twice. */
 export const takeChallenge = (db: D1Database, challengeId: string): D1PreparedStatement =>
-  db.prepare("DELETE FROM challenges WHERE id = ? RETURNING id, username, mechanism, nonce, salt, iterations, expires_at").bind(challengeId);
+  db.prepare("DELETE FROM challenges WHERE id = ? RETURNING id, username, mechanism, nonce, client_nonce, salt, iterations, expires_at").bind(challengeId);

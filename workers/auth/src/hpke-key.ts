@@ -1,12 +1,16 @@
-// The server's HPKE key, imported once per isolate from the AUTH_HPKE_KEY secret, and the secret it
-// lends to the fake challenges of unknown usernames.
+// The server's HPKE key, imported once per isolate from the AUTH_HPKE_KEY secret, and the secrets it
+// lends to the fake challenges of unknown usernames and to puzzle seeds.
 
-import { type AuthKey, fromBase64Url, importAuthKey, utf8 } from "@shallot/protocol";
+import { type AuthKey, fromBase64Url, importAuthKey, ohttpKeyId, utf8 } from "@shallot/protocol";
 import { ApiError } from "./http-error.ts";
 
 export interface ServerKey extends AuthKey {
   /** HMAC-SHA256 key for unknown usernames' challenge parameters (challenges.ts). */
   unknownUserKey: CryptoKey;
+  /** HMAC-SHA256 key for puzzle seeds (puzzle.ts). */
+  puzzleKey: CryptoKey;
+  /** The Oblivious HTTP key identifier: the first byte of SHA-256(public key). */
+  ohttpKeyId: number;
 }
 
 const imported = new Map<string, Promise<ServerKey>>();
@@ -25,9 +29,14 @@ async function load(secret: string): Promise<ServerKey> {
   const key = await importAuthKey(raw);
   // A subkey under its own label, so the X25519 scalar itself never keys an HMAC.
   const material = await crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  const subkey = await crypto.subtle.sign("HMAC", material, utf8("shallot-auth-v1 unknown-user key"));
-  const unknownUserKey = await crypto.subtle.importKey("raw", subkey, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
-  return { ...key, unknownUserKey };
+  const subkey = async (label: string) =>
+    crypto.subtle.importKey("raw", await crypto.subtle.sign("HMAC", material, utf8(label)), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return {
+    ...key,
+    unknownUserKey: await subkey("shallot-auth-v1 unknown-user key"),
+    puzzleKey: await subkey("shallot-auth-v1 puzzle key"),
+    ohttpKeyId: await ohttpKeyId(key.publicKey),
+  };
 }
 
 /** The configured key, or a 503 auth_unconfigured ApiError. */

@@ -10,11 +10,14 @@ export type ErrorCode =
   | "not_found"
   | "user_exists"
   | "invalid_credentials"
-  | "rate_limited"
+  | "pow_required"
+  | "busy"
   | "invalid_token"
   | "username_mismatch"
   | "unknown_key"
   | "sealed_body_invalid"
+  | "unsupported_suite"
+  | "encapsulation_invalid"
   | "auth_unconfigured"
   | "internal_error";
 
@@ -24,18 +27,21 @@ export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
   readonly code: ErrorCode;
   readonly headers: Record<string, string>;
-  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, headers: Record<string, string> = {}) {
+  /** Fields beside error and message (the puzzle of a pow_required). */
+  readonly extra: Record<string, unknown>;
+  constructor(status: ContentfulStatusCode, code: ErrorCode, message: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.headers = headers;
+    this.extra = extra;
   }
 }
 
 export const NO_STORE = { "Cache-Control": "no-store" } as const;
 
-export const errorResponse = (c: Context, status: ContentfulStatusCode, error: ErrorCode, message: string, headers: Record<string, string> = {}): Response =>
-  c.json({ error, message }, status, { ...NO_STORE, ...headers });
+export const errorResponse = (c: Context, status: ContentfulStatusCode, error: ErrorCode, message: string, headers: Record<string, string> = {}, extra: Record<string, unknown> = {}): Response =>
+  c.json({ error, message, ...extra }, status, { ...NO_STORE, ...headers });
 
 /** One answer for every login failure, so the cause (unknown user, wrong response, spent challenge) stays hidden. */
 export const invalidCredentials = () => new ApiError(401, "invalid_credentials", "The username, challenge or response is not valid.");

@@ -28,12 +28,24 @@ function check<S extends v.GenericSchema>(schema: S, body: unknown, what = "The 
 
 export const readJson = async <S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> => check(schema, await readJsonValue(c));
 
-/** A registration in clear, or `{ sealed }` opened with the server's HPKE key (POST /register, POST /rotate). */
-export async function readRegistration(c: Context, hpkeSecret: string | undefined): Promise<Registration> {
+/**
+ * A registration in clear, or `{ sealed }` opened with the server's HPKE key, beside the fields of
+ * `extra` (the puzzle of POST /register, the proof of POST /rotate), which are checked apart.
+ */
+export async function readRegistration<E extends v.ObjectEntries>(
+  c: Context,
+  hpkeSecret: string | undefined,
+  extra: E,
+): Promise<{ registration: Registration; extra: v.InferOutput<v.StrictObjectSchema<E, undefined>> }> {
   const body = await readJsonValue(c);
-  if (typeof body !== "object" || body === null || !("sealed" in body)) return check(RegistrationSchema, body);
-  const { sealed } = check(SealedRegistrationSchema, body);
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return { registration: check(RegistrationSchema, body), extra: check(v.strictObject(extra), {}) };
+  const rest: Record<string, unknown> = {};
+  const picked: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(body)) (name in extra ? picked : rest)[name] = value;
+  const checkedExtra = check(v.strictObject(extra), picked);
+  if (!("sealed" in rest)) return { registration: check(RegistrationSchema, rest), extra: checkedExtra };
+  const { sealed } = check(SealedRegistrationSchema, rest);
   const opened = await openRegistration(await serverKey(hpkeSecret), sealed);
   if (!opened.ok) throw new ApiError(400, opened.error, opened.message);
-  return opened.registration;
+  return { registration: opened.registration, extra: checkedExtra };
 }

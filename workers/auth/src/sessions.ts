@@ -1,4 +1,5 @@
-// Sessions: 256-bit bearer tokens, stored only as SHA-256 hashes, each with an expiry.
+// Sessions: 256-bit bearer tokens, stored only as SHA-256 hashes, each with an expiry; at most
+// maxSessionsPerUser a user (a new login evicts the oldest).
 
 import { type Mechanism, randomBytes, toBase64Url, toHex, utf8 } from "@shallot/protocol";
 
@@ -22,6 +23,15 @@ export async function newSession(db: D1Database, username: string, now: number, 
 }
 
 export const pruneSessions = (db: D1Database, now: number): D1PreparedStatement => db.prepare("DELETE FROM sessions WHERE expires_at <= ?").bind(now);
+
+/** Keeps the user's `max` newest sessions (run after inserting one). */
+export const capSessions = (db: D1Database, username: string, max: number): D1PreparedStatement =>
+  db
+    .prepare("DELETE FROM sessions WHERE username = ?1 AND token_hash NOT IN (SELECT token_hash FROM sessions WHERE username = ?1 ORDER BY created_at DESC, rowid DESC LIMIT ?2)")
+    .bind(username, max);
+
+/** POST /logout: this token stops working. */
+export const revokeSession = (db: D1Database, tokenHash: string): D1PreparedStatement => db.prepare("DELETE FROM sessions WHERE token_hash = ?").bind(tokenHash);
 
 export interface Session {
   username: string;

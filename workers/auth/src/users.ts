@@ -36,17 +36,14 @@ export async function findUser(db: D1Database, username: string): Promise<User |
   return row ? fromRow(row) : null;
 }
 
-/** Inserts a new user; false when the username is taken (nothing is written then). */
-export async function insertUser(db: D1Database, registration: Registration, now: number): Promise<boolean> {
-  const row = await db
+/** Inserts a new user; returns a row only when it did (no row: the username is taken, nothing written). */
+export const insertUser = (db: D1Database, registration: Registration, now: number): D1PreparedStatement =>
+  db
     .prepare(
       `INSERT INTO users (username, mechanism, password_hash, salt, iterations, stored_key, server_key, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (username) DO NOTHING RETURNING username`,
     )
-    .bind(registration.username, registration.mechanism, ...verifierColumns(registration), now)
-    .first<{ username: string }>();
-  return row !== null;
-}
+    .bind(registration.username, registration.mechanism, ...verifierColumns(registration), now);
 
 /** Replaces a user's verifier, perhaps with another mechanism (seed report §6: a stolen hash is retired). */
 export const replaceVerifier = (db: D1Database, registration: Registration, now: number): D1PreparedStatement =>

@@ -16,7 +16,7 @@ describe("configuration and the service endpoints", () => {
     expect(await root.json()).toMatchObject({
       service: "shallot-auth",
       mechanisms: ["sha256", "sha384", "sha512", "scram-sha-256"],
-      defaultMechanism: "sha256",
+      defaultMechanism: "scram-sha-256",
       scramIterations: { default: 100_000, min: 4096, max: 100_000 },
     });
   });
@@ -37,10 +37,22 @@ describe("configuration and the service endpoints", () => {
   });
 
   it("answers 503 for malformed numeric settings, and honours a short challenge TTL", async () => {
-    for (const overrides of [{ TOKEN_TTL_MS: "soon" }, { CHALLENGE_TTL_MS: "-5" }, { SCRAM_ITERATIONS: "200000" }, { SCRAM_ITERATIONS: "1000" }]) {
+    for (const overrides of [
+      { TOKEN_TTL_MS: "soon" },
+      { CHALLENGE_TTL_MS: "-5" },
+      { SCRAM_ITERATIONS: "200000" },
+      { SCRAM_ITERATIONS: "1000" },
+      { AUTH_LIMITS: "{" },
+      { AUTH_LIMITS: "[]" },
+      { AUTH_LIMITS: '{"unknownLimit":1}' },
+      { AUTH_LIMITS: '{"powMaxBits":21}' },
+      { AUTH_LIMITS: '{"powMaxBits":10,"powMinBits":12}' },
+      { AUTH_LIMITS: '{"maxSessionsPerUser":0}' },
+      { AUTH_LIMITS: '{"challengeLeakMs":1.5}' },
+    ]) {
       await expectError(await callWith(overrides, "/"), 503, "auth_unconfigured");
     }
-    const response = await callWith({ CHALLENGE_TTL_MS: "1" }, "/challenge", post({ username: "hasty" }));
+    const response = await callWith({ CHALLENGE_TTL_MS: "1" }, "/challenge", post({ username: "hasty", clientNonce: "ab".repeat(16) }));
     const { challengeId } = (await response.json()) as { challengeId: string };
     const row = await env.DB.prepare("SELECT created_at, expires_at FROM challenges WHERE id = ?").bind(challengeId).first<{ created_at: number; expires_at: number }>();
     expect(row!.expires_at - row!.created_at).toBe(1);

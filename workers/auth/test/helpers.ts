@@ -3,8 +3,16 @@
 
 import { env, exports } from "cloudflare:workers";
 import { expect } from "vitest";
+import app from "../src/index.ts";
 
 export const call = (path: string, init?: RequestInit) => exports.default.fetch(new Request(`http://auth.test${path}`, init));
+
+/** The same Worker under other bindings (app.fetch takes the env as an argument), e.g. other AUTH_LIMITS. */
+export const callWith = (overrides: Partial<Cloudflare.Env>) => async (path: string, init?: RequestInit) =>
+  app.fetch(new Request(`http://auth.test${path}`, init), { ...env, ...overrides });
+
+export const sendJsonWith = (send: typeof call, method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
+  send(path, { method, headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
 
 export const sendJson = (method: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
   call(path, { method, headers: { "content-type": "application/json", ...headers }, body: typeof body === "string" ? body : JSON.stringify(body) });
@@ -46,20 +54,25 @@ export async function scramRegistration(username: string, password: string, iter
   return { username, mechanism: "scram-sha-256", salt: b64(salt), iterations, storedKey: b64(storedKey), serverKey: b64(serverKey) };
 }
 
-/** docs/auth.md's AuthMessage, written out again here. */
-export const scramAuthMessage = (username: string, nonce: string, salt: string, iterations: number) =>
-  `n=${username.replaceAll("=", "=3D").replaceAll(",", "=2C")},r=${nonce},r=${nonce},s=${salt},i=${iterations},c=biws,r=${nonce}`;
+/** docs/auth.md's AuthMessage, written out again here; `cbind` is "biws" without channel binding. */
+export const scramAuthMessage = (username: string, clientNonce: string, nonce: string, salt: string, iterations: number, cbind = "biws") =>
+  `n=${username.replaceAll("=", "=3D").replaceAll(",", "=2C")},r=${clientNonce},r=${nonce},s=${salt},i=${iterations},c=${cbind},r=${nonce}`;
 
 /** The client's side of a SCRAM login: base64 ClientProof and the ServerSignature it expects. */
-export async function scramAnswer(username: string, password: string, challenge: { nonce: string; salt: string; iterations: number }) {
+export async function scramAnswer(username: string, password: string, challenge: { clientNonce: string; nonce: string; salt: string; iterations: number }, cbind = "biws") {
   const { clientKey, storedKey, serverKey } = await scramClientKeys(password, unb64(challenge.salt), challenge.iterations);
-  const message = text.encode(scramAuthMessage(username, challenge.nonce, challenge.salt, challenge.iterations));
+  const message = text.encode(scramAuthMessage(username, challenge.clientNonce, challenge.nonce, challenge.salt, challenge.iterations, cbind));
   const signature = await hmac(storedKey, message);
   return { proof: b64(clientKey.map((byte, i) => byte ^ signature[i]!)), expectedServerSignature: b64(await hmac(serverKey, message)) };
 }
 
+/** A fresh client nonce (RFC 5802 client-first message), 32 lowercase hex characters. */
+export const clientNonce = () => hex(crypto.getRandomValues(new Uint8Array(16)));
+
 export interface ChallengeBody {
   challengeId: string;
+  /** Not part of the answer: the client nonce this test sent. */
+  clientNonce: string;
   nonce: string;
   mechanism: string;
   salt?: string;
@@ -78,24 +91,26 @@ export async function registerScram(username: string, password: string, iteratio
   return response.json();
 }
 
-export async function getChallenge(username: string): Promise<ChallengeBody> {
-  const response = await sendJson("POST", "/challenge", { username });
+/** POST /challenge with a fresh client nonce (kept beside the answer for the SCRAM proof). */
+export async function getChallenge(username: string, send: typeof call = call): Promise<ChallengeBody> {
+  const nonce = clientNonce();
+  const response = await sendJsonWith(send, "POST", "/challenge", { username, clientNonce: nonce });
   expect(response.status, await response.clone().text()).toBe(200);
-  return response.json();
+  return { ...((await response.json()) as Omit<ChallengeBody, "clientNonce">), clientNonce: nonce };
 }
 
 /** A full login with the password; answers with the mechanism the challenge names. */
-export async function loginWith(username: string, password: string, challenge?: ChallengeBody) {
-  const c = challenge ?? (await getChallenge(username));
-  const response =
-    c.mechanism === "scram-sha-256"
-      ? (await scramAnswer(username, password, c as Required<ChallengeBody>)).proof
-      : await seedAnswer(c.mechanism as Seed, password, c.nonce);
-  return sendJson("POST", "/login", { username, challengeId: c.challengeId, response });
+/** The response to a challenge for this password, in the mechanism the challenge names. */
+export const answerTo = async (username: string, password: string, c: ChallengeBody) =>
+  c.mechanism === "scram-sha-256" ? (await scramAnswer(username, password, c as Required<ChallengeBody>)).proof : await seedAnswer(c.mechanism as Seed, password, c.nonce);
+
+export async function loginWith(username: string, password: string, challenge?: ChallengeBody, send: typeof call = call) {
+  const c = challenge ?? (await getChallenge(username, send));
+  return sendJsonWith(send, "POST", "/login", { username, challengeId: c.challengeId, response: await answerTo(username, password, c) });
 }
 
-export async function loginToken(username: string, password: string): Promise<string> {
-  const response = await loginWith(username, password);
+export async function loginToken(username: string, password: string, send: typeof call = call): Promise<string> {
+  const response = await loginWith(username, password, undefined, send);
   expect(response.status, await response.clone().text()).toBe(200);
   return ((await response.json()) as { token: string }).token;
 }
@@ -103,7 +118,7 @@ export async function loginToken(username: string, password: string): Promise<st
 /** Row counts of every table, and the table list itself (so a dropped table shows). */
 export async function dbSnapshot() {
   const tables = (await env.DB.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all<{ name: string }>()).results.map((r) => r.name);
-  const counts = { users: 0, challenges: 0, sessions: 0, login_failures: 0 };
+  const counts = { users: 0, challenges: 0, sessions: 0, pressure: 0, spent_puzzles: 0 };
   for (const table of Object.keys(counts) as (keyof typeof counts)[]) {
     counts[table] = (await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table}`).first<{ n: number }>())!.n;
   }

@@ -1,7 +1,7 @@
 import { authMessage, fromBase64, scramKeys, verifyServerSignature } from "@shallot/protocol";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { bearer, call, dbSnapshot, expectError, getChallenge, registerScram, scramAnswer, scramAuthMessage, scramRegistration, sendJson } from "./helpers.ts";
+import { bearer, call, dbSnapshot, loginWith, expectError, getChallenge, registerScram, scramAnswer, scramAuthMessage, scramRegistration, sendJson } from "./helpers.ts";
 
 describe("SCRAM-SHA-256", () => {
   it("registers, challenges with salt and iterations, accepts an independent proof and signs back", async () => {
@@ -11,7 +11,7 @@ describe("SCRAM-SHA-256", () => {
     expect(await registered.json()).toEqual({ username: "sam", mechanism: "scram-sha-256" });
 
     const challenge = await getChallenge("sam");
-    expect(Object.keys(challenge).sort()).toEqual(["challengeId", "iterations", "mechanism", "nonce", "salt"]);
+    expect(Object.keys(challenge).sort()).toEqual(["challengeId", "clientNonce", "iterations", "mechanism", "nonce", "salt"]); // clientNonce: ours
     expect(challenge).toMatchObject({ mechanism: "scram-sha-256", salt: registration.salt, iterations: 4096 });
 
     const { proof, expectedServerSignature } = await scramAnswer("sam", "pencil", challenge as Required<typeof challenge>);
@@ -23,8 +23,8 @@ describe("SCRAM-SHA-256", () => {
 
     // The shared client-side check accepts it too (the client authenticates the server).
     const keys = await scramKeys("pencil", fromBase64(challenge.salt!), 4096);
-    const message = authMessage({ username: "sam", nonce: challenge.nonce, salt: challenge.salt!, iterations: 4096 });
-    expect(message).toBe(scramAuthMessage("sam", challenge.nonce, challenge.salt!, 4096));
+    const message = authMessage({ username: "sam", clientNonce: challenge.clientNonce, nonce: challenge.nonce, salt: challenge.salt!, iterations: 4096 });
+    expect(message).toBe(scramAuthMessage("sam", challenge.clientNonce, challenge.nonce, challenge.salt!, 4096));
     expect(await verifyServerSignature(keys.serverKey, message, fromBase64(body.serverSignature))).toBe(true);
     expect(await verifyServerSignature((await scramKeys("wrong", fromBase64(challenge.salt!), 4096)).serverKey, message, fromBase64(body.serverSignature))).toBe(false);
 
@@ -56,11 +56,34 @@ describe("SCRAM-SHA-256", () => {
     const registration = await scramRegistration("thief-target", "pw");
     await sendJson("POST", "/register", registration);
     const c = await getChallenge("thief-target");
-    const message = new TextEncoder().encode(scramAuthMessage("thief-target", c.nonce, c.salt!, c.iterations!));
+    const message = new TextEncoder().encode(scramAuthMessage("thief-target", c.clientNonce, c.nonce, c.salt!, c.iterations!));
     // A database thief has StoredKey; HMAC(StoredKey, AuthMessage) alone is not a proof.
     const key = await crypto.subtle.importKey("raw", fromBase64(registration.storedKey), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
     const forged = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.sign("HMAC", key, message))));
     await expectError(await sendJson("POST", "/login", { username: "thief-target", challengeId: c.challengeId, response: forged }), 401, "invalid_credentials");
+  });
+
+  it("takes the client nonce of RFC 5802's client-first message and binds the proof to both nonces", async () => {
+    await registerScram("nonces", "pw");
+    const c = await getChallenge("nonces");
+    // The whole nonce is the client's followed by 64 hex characters of the server's.
+    expect(c.nonce.startsWith(c.clientNonce)).toBe(true);
+    expect(c.nonce.slice(c.clientNonce.length)).toMatch(/^[0-9a-f]{64}$/);
+    // A proof that names another client nonce (or drops the server's part) is refused, and spends the challenge.
+    const otherClient = await scramAnswer("nonces", "pw", { ...(c as Required<typeof c>), clientNonce: "ab".repeat(16) });
+    await expectError(await sendJson("POST", "/login", { username: "nonces", challengeId: c.challengeId, response: otherClient.proof }), 401, "invalid_credentials");
+    const c2 = await getChallenge("nonces");
+    const serverOnly = await scramAnswer("nonces", "pw", { ...(c2 as Required<typeof c2>), nonce: c2.nonce.slice(c2.clientNonce.length) });
+    await expectError(await sendJson("POST", "/login", { username: "nonces", challengeId: c2.challengeId, response: serverOnly.proof }), 401, "invalid_credentials");
+    expect((await loginWith("nonces", "pw")).status).toBe(200);
+  });
+
+  it("refuses a SCRAM challenge without a client nonce, storing nothing", async () => {
+    await registerScram("no-nonce", "pw");
+    const before = await dbSnapshot();
+    const refused = await expectError(await sendJson("POST", "/challenge", { username: "no-nonce" }), 400, "invalid_request");
+    expect(refused.message).toMatch(/clientNonce/);
+    expect(await dbSnapshot()).toEqual(before);
   });
 
   it("escapes ',' and '=' of the username in the AuthMessage", async () => {

@@ -7,7 +7,7 @@ import { dbSnapshot, expectError, loginWith, call, sendJson, shaHex } from "./he
 async function serverKey() {
   const response = await call("/key");
   expect(response.status).toBe(200);
-  return (await response.json()) as { kem: string; kdf: string; aead: string; keyId: string; publicKey: string };
+  return (await response.json()) as { kem: string; kdf: string; aead: string; keyId: string; ohttpKeyId: number; publicKey: string };
 }
 
 const seal = async (body: Registration) => {
@@ -18,9 +18,10 @@ const seal = async (body: Registration) => {
 describe("HPKE-sealed registration", () => {
   it("publishes the key configured as AUTH_HPKE_KEY, with its suite and key id", async () => {
     const key = await serverKey();
-    expect(key).toEqual({ kem: "X25519", kdf: "HKDF-SHA256", aead: "AES-128-GCM", keyId: expect.stringMatching(/^[0-9a-f]{16}$/), publicKey: env.AUTH_HPKE_PUBLIC_KEY_FOR_TESTS });
+    expect(key).toEqual({ kem: "X25519", kdf: "HKDF-SHA256", aead: "AES-128-GCM", keyId: expect.stringMatching(/^[0-9a-f]{16}$/), ohttpKeyId: expect.any(Number), publicKey: env.AUTH_HPKE_PUBLIC_KEY_FOR_TESTS });
     const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", fromBase64Url(key.publicKey)));
     expect(key.keyId).toBe([...digest.slice(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(""));
+    expect(key.ohttpKeyId).toBe(digest[0]);
   });
 
   it("opens a sealed body and stores the registration inside", async () => {

@@ -7,7 +7,8 @@ describe("seed challenge-response", () => {
     it("registers, challenges, accepts an independently computed response and answers /me", async () => {
       const username = `seed-${mechanism}`;
       expect(await registerSeed(username, "hunter2", mechanism)).toEqual({ username, mechanism });
-      const challenge = await getChallenge(username);
+      // Exactly the seed's request: the username alone.
+      const challenge = (await (await sendJson("POST", "/challenge", { username })).json()) as { challengeId: string; nonce: string; mechanism: string };
       expect(Object.keys(challenge).sort()).toEqual(["challengeId", "mechanism", "nonce"]);
       expect(challenge.mechanism).toBe(mechanism);
       expect(challenge.nonce).toMatch(/^[0-9a-f]{64}$/); // 256 bits, lowercase hex

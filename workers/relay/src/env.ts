@@ -16,6 +16,10 @@ export interface Env {
   ADMIN_TOKEN?: string;
   /** The auth server the gateway's /auth/* uses when the request names none. */
   AUTH_URL?: string;
+  /** That server's X25519 public key (base64url), pinned: /auth/* encrypts to it (Oblivious HTTP). */
+  AUTH_PUBLIC_KEY?: string;
+  /** Fewest SCRAM iterations a login accepts (default 100000). */
+  AUTH_MIN_ITERATIONS?: string;
   /** Base URL of this deployment as other relays reach it, e.g. https://relay.example.workers.dev */
   PUBLIC_URL?: string;
   ALLOW_PRIVATE_DESTINATIONS?: string;

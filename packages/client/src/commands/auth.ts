@@ -1,8 +1,11 @@
 // `onion register` and `onion login`: the auth flows of docs/auth.md, computed here (the password
-// never leaves this process) and carried to the auth server through a circuit built here.
+// never leaves this process) and carried to the auth server through a circuit built here, encrypted
+// end to end (Oblivious HTTP) to the server's key from this machine's configuration.
 
-import { type AuthExchange, type Circuit, fromUtf8, isHttpUrl, loginAccount, registerAccount, utf8 } from "@shallot/protocol";
-import type { AuthOptions, RegisterOptions } from "../args.ts";
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { type Bytes, type Circuit, type EncapsulatedPost, OHTTP_PATH, fromBase64Url, fromUtf8, isHttpUrl, loginAccount, ohttpChannel, registerAccount } from "@shallot/protocol";
+import type { AuthOptions } from "../args.ts";
 import { buildCircuit, describeConsensus } from "../build-circuit.ts";
 import { fetchConsensus, resolveDirectory } from "../directory.ts";
 import { CliError, UsageError } from "../errors.ts";
@@ -11,25 +14,64 @@ import { readStdin } from "../read-input.ts";
 import { httpTransport } from "../transport.ts";
 
 export const DEV_AUTH_URL = "http://127.0.0.1:8789";
+/** Written by scripts/mesh.mjs the first time the dev mesh runs (git-ignored): its publicKey is the dev auth server's. */
+export const DEV_AUTH_KEY_FILE = fileURLToPath(new URL("../../../../.wrangler/shallot-dev/auth-hpke-key.json", import.meta.url));
 
-export function resolveAuthServer(server: string | undefined, env: Record<string, string | undefined> = process.env): string {
-  const url = (server ?? env.SHALLOT_AUTH ?? DEV_AUTH_URL).replace(/\/+$/, "");
-  if (!isHttpUrl(url)) throw new UsageError(`the auth server '${url}' is not an http(s) URL`);
-  return url;
+export interface AuthServer {
+  url: string;
+  publicKey: Bytes;
+  /** Where the key came from, for messages: "--server-key", "SHALLOT_AUTH_KEY" or the dev key file. */
+  keySource: string;
 }
 
-/** JSON requests to the auth server, each one through `circuit`. */
-export function circuitExchange(circuit: Circuit, server: string): AuthExchange {
-  return async (method, path, body) => {
-    const headers: [string, string][] = [["accept", "application/json"]];
-    if (body !== undefined) headers.push(["content-type", "application/json"]);
-    const result = await circuit.request({ method, url: `${server}${path}`, headers, body: body === undefined ? new Uint8Array(0) : utf8(JSON.stringify(body)) });
+const trim = (url: string) => url.replace(/\/+$/, "");
+
+/**
+ * The auth server and the key to encrypt to: --server / $SHALLOT_AUTH / the dev mesh's URL, and
+ * --server-key / $SHALLOT_AUTH_KEY / the dev mesh's key file. A key from the environment or the file
+ * belongs to the default server only: naming another server needs --server-key.
+ */
+export function resolveAuthServer(options: { server?: string; serverKey?: string }, env: Record<string, string | undefined> = process.env, devKeyFile = DEV_AUTH_KEY_FILE): AuthServer {
+  const pinnedUrl = trim(env.SHALLOT_AUTH ?? DEV_AUTH_URL);
+  const url = trim(options.server ?? pinnedUrl);
+  if (!isHttpUrl(url)) throw new UsageError(`the auth server '${url}' is not an http(s) URL`);
+  if (options.serverKey !== undefined) return { url, publicKey: parseKey(options.serverKey, "--server-key"), keySource: "--server-key" };
+  if (url !== pinnedUrl) {
+    throw new UsageError(`${url} is not the configured auth server (${pinnedUrl}); pass --server-key KEY, its public key as you obtained it out of band (it is never fetched through the network)`);
+  }
+  if (env.SHALLOT_AUTH_KEY) return { url, publicKey: parseKey(env.SHALLOT_AUTH_KEY, "SHALLOT_AUTH_KEY"), keySource: "SHALLOT_AUTH_KEY" };
+  if (url !== DEV_AUTH_URL) throw new UsageError(`no key for the auth server ${url}: set SHALLOT_AUTH_KEY or pass --server-key KEY`);
+  let stored: unknown;
+  try {
+    stored = JSON.parse(readFileSync(devKeyFile, "utf8"));
+  } catch {
+    throw new CliError(
+      "auth_unconfigured",
+      `No key for the auth server ${url}: pass --server-key KEY (its X25519 public key, base64url) or set SHALLOT_AUTH_KEY (the dev mesh keeps its key in ${devKeyFile}, made by 'npm run dev').`,
+      503,
+    );
+  }
+  const publicKey = (stored as { publicKey?: unknown } | null)?.publicKey;
+  if (typeof publicKey !== "string") throw new CliError("auth_unconfigured", `${devKeyFile} has no publicKey; pass --server-key KEY.`, 503);
+  return { url, publicKey: parseKey(publicKey, devKeyFile), keySource: devKeyFile };
+}
+
+function parseKey(text: string, source: string): Bytes {
+  const trimmed = text.trim();
+  if (/^[A-Za-z0-9_-]{43}$/.test(trimmed)) {
+    const key = fromBase64Url(trimmed);
+    if (key.length === 32) return key;
+  }
+  throw new UsageError(`the auth server key from ${source} is not an X25519 public key (32 bytes, base64url: 43 characters)`);
+}
+
+/** Encapsulated requests to the auth server, each one through `circuit`. */
+export function circuitPost(circuit: Circuit, server: string): EncapsulatedPost {
+  return async (body, contentType) => {
+    const result = await circuit.request({ method: "POST", url: `${server}${OHTTP_PATH}`, headers: [["content-type", contentType]], body });
     if (!result.ok) throw new CliError(result.error.error, `The exit could not reach the auth server at ${server} (${result.error.error}): ${result.error.message}`, result.error.status);
-    try {
-      return { status: result.response.status, body: JSON.parse(fromUtf8(result.response.body)) as unknown };
-    } catch {
-      throw new CliError("bad_auth_answer", `The auth server at ${server} answered ${method} ${path} with ${result.response.status} and no JSON: is it a Shallot auth server?`);
-    }
+    const { status, headers, body: answer } = result.response;
+    return { status, contentType: headers.find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? null, body: answer };
   };
 }
 
@@ -53,26 +95,27 @@ async function withCircuit<T>(options: AuthOptions, progress: Progress, use: (ci
   }
 }
 
-export async function runRegister(options: RegisterOptions): Promise<number> {
-  const server = resolveAuthServer(options.server);
+export async function runRegister(options: AuthOptions): Promise<number> {
+  const server = resolveAuthServer(options);
   const password = await readPassword(options.passwordStdin, true);
   const progress = progressOn(process.stderr, options.verbosity);
-  const answer = await withCircuit(options, progress, (circuit) => {
-    progress.line(`registering ${options.username} (${options.mechanism}) at ${server}, sealed to the server's key`);
-    return registerAccount(circuitExchange(circuit, server), { username: options.username, password }, options.mechanism);
+  const answer = await withCircuit(options, progress, async (circuit) => {
+    progress.line(`registering ${options.username} (${options.mechanism}) at ${server.url}, encrypted to its key from ${server.keySource}`);
+    return registerAccount(await ohttpChannel(server, circuitPost(circuit, server.url)), { username: options.username, password }, options.mechanism);
   });
   if (answer.status !== 201) throw refused("registration", answer);
-  await write(process.stdout, `registered ${options.username} (${options.mechanism}) at ${server}\n`);
+  await write(process.stdout, `registered ${options.username} (${options.mechanism}) at ${server.url}\n`);
   return 0;
 }
 
 export async function runLogin(options: AuthOptions): Promise<number> {
-  const server = resolveAuthServer(options.server);
+  const server = resolveAuthServer(options);
   const password = await readPassword(options.passwordStdin, false);
   const progress = progressOn(process.stderr, options.verbosity);
-  const answer = await withCircuit(options, progress, (circuit) => {
-    progress.line(`logging in as ${options.username} at ${server}`);
-    return loginAccount(circuitExchange(circuit, server), { username: options.username, password });
+  const answer = await withCircuit(options, progress, async (circuit) => {
+    progress.line(`logging in as ${options.username} at ${server.url}, encrypted to its key from ${server.keySource}`);
+    const channel = await ohttpChannel(server, circuitPost(circuit, server.url));
+    return loginAccount(channel, { username: options.username, password }, { mechanism: options.mechanism, minIterations: options.minIterations });
   });
   if (answer.status !== 200) throw refused("login", answer);
   const { token, expiresAt } = answer.body as { token: string; expiresAt: number };

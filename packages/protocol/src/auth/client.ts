@@ -1,20 +1,55 @@
 // The client's half of the auth flows (seed section 6): it computes the verifier or the response
-// itself, seals registrations to the server's key, and checks the SCRAM server signature. The
-// password never leaves this code. Requests go through `exchange`, which the caller points at a
-// circuit (gateway, CLI, browser), so this file does no I/O of its own.
+// itself and checks what the server sends before using it. The password never leaves this code.
+// Requests go through an AuthChannel — in the gateway and the CLI an Oblivious HTTP channel to the
+// pinned server key (channel.ts), carried by a circuit — so this file does no I/O of its own.
+//
+// What it refuses, whoever answers: a challenge for another mechanism than the one asked for (no
+// downgrade from SCRAM), fewer SCRAM iterations than the configured minimum, a SCRAM nonce that does
+// not extend its own client nonce (a replayed challenge), a server signature that does not verify,
+// and a puzzle above MAX_PUZZLE_BITS.
 
 import * as v from "valibot";
-import { fromBase64Url, randomBytes } from "../bytes.ts";
+import { type Bytes, randomBytes, toHex } from "../bytes.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
 import { type Mechanism, SCRAM_SHA_256, hashPassword, seedResponse } from "./mechanisms.ts";
-import { ChallengeSchema, KeyResponseSchema, LoginResponseSchema, type Registration } from "./schemas.ts";
-import { SCRAM_DEFAULT_ITERATIONS, SCRAM_SALT_BYTES, authMessage, clientProof, scramKeys, scramVerifier, verifyServerSignature } from "./scram.ts";
-import { sealRegistration } from "./sealed.ts";
+import { MAX_PUZZLE_BITS, solvePuzzle } from "./puzzle.ts";
+import { type Challenge, ChallengeSchema, LoginResponseSchema, PuzzleRequiredSchema, type PuzzleSolution, type Registration, RotateResponseSchema } from "./schemas.ts";
+import { SCRAM_DEFAULT_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SALT_BYTES, authMessage, clientProof, scramKeys, scramVerifier, verifyServerSignature } from "./scram.ts";
 
-/** One JSON request to the auth server; resolves with its status and parsed JSON body. */
-export type AuthExchange = (method: "GET" | "POST", path: string, body?: unknown) => Promise<{ status: number; body: unknown }>;
+export interface AuthRequest {
+  method: "GET" | "POST";
+  /** The auth server's route, e.g. "/login". */
+  path: string;
+  /** A JSON body. */
+  body?: unknown;
+  /** Sent as `Authorization: Bearer <token>` (/me, /rotate, /logout). */
+  token?: string;
+}
 
-export type AuthClientErrorCode = "bad_server_key" | "bad_challenge" | "bad_login_answer" | "server_not_authenticated" | "mechanism_mismatch";
+export interface AuthAnswer {
+  status: number;
+  body: unknown;
+}
+
+/** Where the flows send their requests. */
+export interface AuthChannel {
+  send(request: AuthRequest): Promise<AuthAnswer>;
+  /** SCRAM channel binding: the raw server key an Oblivious HTTP channel encrypts to; absent for plain JSON. */
+  readonly binding?: Bytes;
+}
+
+export type AuthClientErrorCode =
+  | "bad_server_key"
+  | "bad_challenge"
+  | "bad_login_answer"
+  | "bad_puzzle"
+  | "puzzle_too_hard"
+  | "server_not_authenticated"
+  | "mechanism_mismatch"
+  | "weak_iterations"
+  | "nonce_mismatch"
+  | "not_encapsulated"
+  | "bad_encapsulated_answer";
 
 export class AuthClientError extends Error {
   override readonly name = "AuthClientError";
@@ -30,6 +65,18 @@ export interface Credentials {
   password: string;
 }
 
+export interface LoginOptions {
+  /** The mechanism the user registered with; a challenge for any other is refused. Default scram-sha-256. */
+  mechanism?: Mechanism;
+  /** Fewer SCRAM iterations than this are refused. Default 100,000 (the server's default). */
+  minIterations?: number;
+}
+
+/** Bytes of the client nonce (hex on the wire). */
+export const CLIENT_NONCE_BYTES = 24;
+/** Puzzles solved for one request at most (the difficulty may rise between two answers). */
+const MAX_PUZZLE_ROUNDS = 3;
+
 /** The clear registration body for a password: H(password) for the seed mechanisms, SCRAM keys otherwise. */
 export async function makeRegistration({ username, password }: Credentials, mechanism: Mechanism, iterations = SCRAM_DEFAULT_ITERATIONS): Promise<Registration> {
   if (mechanism !== SCRAM_SHA_256) return { username, mechanism, hash: await hashPassword(mechanism, password) };
@@ -39,56 +86,117 @@ export async function makeRegistration({ username, password }: Credentials, mech
 }
 
 /**
- * Registers (or, with path "/rotate", replaces the verifier) sealed to the server's HPKE key, so
- * only the server reads the hash: GET /key, then POST the sealed body. Returns the server's answer.
+ * Sends a POST whose body may need a puzzle solution: on `429 pow_required` it solves the puzzle
+ * (at most MAX_PUZZLE_BITS; more is refused) and sends the body again with `pow`.
  */
-export async function registerAccount(exchange: AuthExchange, credentials: Credentials, mechanism: Mechanism = SCRAM_SHA_256, path: "/register" | "/rotate" = "/register") {
-  const key = await exchange("GET", "/key");
-  if (key.status !== 200) return key;
-  const parsed = v.safeParse(KeyResponseSchema, key.body);
-  if (!parsed.success) throw new AuthClientError("bad_server_key", "The auth server's key (GET /key) is malformed.");
-  const sealed = await sealRegistration(fromBase64Url(parsed.output.publicKey), parsed.output.keyId, await makeRegistration(credentials, mechanism));
-  return exchange("POST", path, { sealed });
+async function sendSolving(channel: AuthChannel, path: string, body: Record<string, unknown>): Promise<AuthAnswer> {
+  let answer = await channel.send({ method: "POST", path, body });
+  for (let round = 0; round < MAX_PUZZLE_ROUNDS && answer.status === 429; round++) {
+    const required = v.safeParse(PuzzleRequiredSchema, answer.body);
+    if (!required.success) return answer;
+    const { seed, bits } = required.output.pow;
+    if (bits > MAX_PUZZLE_BITS) throw new AuthClientError("puzzle_too_hard", `The auth server asks for a ${bits}-bit puzzle; clients solve at most ${MAX_PUZZLE_BITS} bits.`);
+    const pow: PuzzleSolution = { seed, nonce: solvePuzzle(seed, bits) };
+    answer = await channel.send({ method: "POST", path, body: { ...body, pow } });
+  }
+  return answer;
+}
+
+/** Registers through `channel` (an encrypted one: the body holds the verifier in clear), solving a puzzle if asked. */
+export async function registerAccount(channel: AuthChannel, credentials: Credentials, mechanism: Mechanism = SCRAM_SHA_256): Promise<AuthAnswer> {
+  return sendSolving(channel, "/register", await makeRegistration(credentials, mechanism));
+}
+
+interface Proof {
+  challengeId: string;
+  response: string;
+  /** SCRAM: checks the server's signature over this exchange. */
+  checkServer?: (signature: string | undefined) => Promise<void>;
 }
 
 /**
- * Logs in by challenge-response: POST /challenge, compute the answer here, POST /login. For SCRAM the
- * server's signature must verify, or the answer is refused (someone else answered for the server).
- * With `expected`, a challenge for any other mechanism is refused before anything is computed.
+ * POST /challenge (with a fresh client nonce, solving a puzzle if asked), every check on the
+ * challenge, then the response computed here. Returns the server's answer when it is not a challenge.
  */
-export async function loginAccount(exchange: AuthExchange, { username, password }: Credentials, expected?: Mechanism) {
-  const challengeAnswer = await exchange("POST", "/challenge", { username });
-  if (challengeAnswer.status !== 200) return challengeAnswer;
-  const parsed = v.safeParse(ChallengeSchema, challengeAnswer.body);
-  if (!parsed.success) throw new AuthClientError("bad_challenge", "The auth server's challenge is malformed.");
-  const challenge = parsed.output;
+async function prove(channel: AuthChannel, { username, password }: Credentials, options: LoginOptions): Promise<Proof | AuthAnswer> {
+  const expected = options.mechanism ?? SCRAM_SHA_256;
+  const minIterations = Math.max(options.minIterations ?? SCRAM_DEFAULT_ITERATIONS, SCRAM_MIN_ITERATIONS);
+  const clientNonce = toHex(randomBytes(CLIENT_NONCE_BYTES));
+  const answer = await sendSolving(channel, "/challenge", { username, clientNonce });
+  if (answer.status !== 200) return answer;
+  const parsed = v.safeParse(ChallengeSchema, answer.body);
+  if (!parsed.success) {
+    const mechanism = (answer.body as { mechanism?: unknown } | null)?.mechanism;
+    if (typeof mechanism === "string" && mechanism !== expected) throw mismatch(mechanism, expected);
+    throw new AuthClientError("bad_challenge", "The auth server's challenge is malformed.");
+  }
+  const challenge: Challenge = parsed.output;
   // Whoever answers for the server could otherwise downgrade SCRAM to a seed mechanism, which has no
   // server signature to check and hands over a fast, unsalted hash of the password.
-  if (expected && challenge.mechanism !== expected) {
-    throw new AuthClientError("mechanism_mismatch", `The server asked for ${challenge.mechanism}, not the expected ${expected}.`);
+  if (challenge.mechanism !== expected) throw mismatch(challenge.mechanism, expected);
+  if (challenge.mechanism !== SCRAM_SHA_256) {
+    return { challengeId: challenge.challengeId, response: await seedResponse(challenge.mechanism, await hashPassword(challenge.mechanism, password), challenge.nonce) };
   }
-
-  let response: string;
-  let checkServer: ((signature: string) => Promise<boolean>) | undefined;
-  if (challenge.mechanism === SCRAM_SHA_256) {
-    const keys = await scramKeys(password, fromBase64(challenge.salt), challenge.iterations).catch(() => {
-      throw new AuthClientError("bad_challenge", "The challenge's salt or iteration count is out of range.");
-    });
-    const message = authMessage({ username, nonce: challenge.nonce, salt: challenge.salt, iterations: challenge.iterations });
-    response = toBase64(await clientProof(keys, message));
-    checkServer = async (signature) => verifyServerSignature(keys.serverKey, message, fromBase64(signature));
-  } else {
-    response = await seedResponse(challenge.mechanism, await hashPassword(challenge.mechanism, password), challenge.nonce);
+  if (challenge.iterations < minIterations) {
+    throw new AuthClientError("weak_iterations", `The challenge asks for ${challenge.iterations} SCRAM iterations; fewer than ${minIterations} are refused.`);
   }
+  // RFC 5802 §5.1: the server's nonce must extend the client's; otherwise the challenge was made for someone else.
+  if (!challenge.nonce.startsWith(clientNonce) || challenge.nonce.length < clientNonce.length + 64) {
+    throw new AuthClientError("nonce_mismatch", "The challenge's nonce does not extend this login's client nonce: it was made for another exchange.");
+  }
+  const keys = await scramKeys(password, fromBase64(challenge.salt), challenge.iterations);
+  const message = authMessage({ username, clientNonce, nonce: challenge.nonce, salt: challenge.salt, iterations: challenge.iterations, channelBinding: channel.binding });
+  return {
+    challengeId: challenge.challengeId,
+    response: toBase64(await clientProof(keys, message)),
+    async checkServer(signature) {
+      const verified = signature !== undefined && (await verifyServerSignature(keys.serverKey, message, fromBase64(signature)).catch(() => false));
+      if (!verified) throw new AuthClientError("server_not_authenticated", "The auth server's SCRAM signature does not verify: it is not the server you registered with.");
+    },
+  };
+}
 
-  const login = await exchange("POST", "/login", { username, challengeId: challenge.challengeId, response });
+const mismatch = (offered: string, expected: Mechanism) =>
+  new AuthClientError("mechanism_mismatch", `The server asked for ${offered}, not the expected ${expected}; nothing was computed or sent.`);
+
+const isProof = (value: Proof | AuthAnswer): value is Proof => "challengeId" in value;
+
+/**
+ * Logs in by challenge-response: POST /challenge, the checks and the response here, POST /login.
+ * For SCRAM the server's signature must verify, or the answer is refused.
+ */
+export async function loginAccount(channel: AuthChannel, credentials: Credentials, options: LoginOptions = {}): Promise<AuthAnswer> {
+  const proof = await prove(channel, credentials, options);
+  if (!isProof(proof)) return proof;
+  const login = await channel.send({ method: "POST", path: "/login", body: { username: credentials.username, challengeId: proof.challengeId, response: proof.response } });
   if (login.status !== 200) return login;
   const answer = v.safeParse(LoginResponseSchema, login.body);
   if (!answer.success) throw new AuthClientError("bad_login_answer", "The auth server's login answer is malformed.");
-  if (checkServer) {
-    const signature = answer.output.serverSignature;
-    const verified = signature !== undefined && (await checkServer(signature).catch(() => false));
-    if (!verified) throw new AuthClientError("server_not_authenticated", "The auth server's SCRAM signature does not verify: it is not the server you registered with.");
-  }
+  await proof.checkServer?.(answer.output.serverSignature);
   return { status: 200, body: { token: answer.output.token, expiresAt: answer.output.expiresAt } };
 }
+
+/**
+ * Replaces the verifier: a fresh proof of the current password (a token alone is not enough), then
+ * POST /rotate with the token and the new registration. The rotating session stays; the others end.
+ */
+export async function rotateAccount(
+  channel: AuthChannel,
+  credentials: Credentials,
+  replacement: { password: string; mechanism?: Mechanism },
+  token: string,
+  options: LoginOptions = {},
+): Promise<AuthAnswer> {
+  const proof = await prove(channel, credentials, options);
+  if (!isProof(proof)) return proof;
+  const registration = await makeRegistration({ username: credentials.username, password: replacement.password }, replacement.mechanism ?? SCRAM_SHA_256);
+  const rotated = await channel.send({ method: "POST", path: "/rotate", token, body: { challengeId: proof.challengeId, response: proof.response, ...registration } });
+  if (rotated.status !== 200) return rotated;
+  const answer = v.safeParse(RotateResponseSchema, rotated.body);
+  if (!answer.success) throw new AuthClientError("bad_login_answer", "The auth server's rotation answer is malformed.");
+  await proof.checkServer?.(answer.output.serverSignature);
+  return { status: 200, body: { username: answer.output.username, mechanism: answer.output.mechanism } };
+}
+
+/** POST /logout: the token stops working. */
+export const logoutAccount = (channel: AuthChannel, token: string): Promise<AuthAnswer> => channel.send({ method: "POST", path: "/logout", token });

@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { fromBase64, toBase64 } from "./base64.ts";
-import { ChallengeSchema, RegisterRequestSchema, RegistrationSchema, UsernameSchema } from "./schemas.ts";
+import { ChallengeRequestSchema, ChallengeSchema, RegisterRequestSchema, RegistrationSchema, UsernameSchema } from "./schemas.ts";
 
 const key32 = toBase64(new Uint8Array(32).fill(7));
 const scram = { username: "bob", mechanism: "scram-sha-256", salt: toBase64(new Uint8Array(16)), iterations: 4096, storedKey: key32, serverKey: key32 };
@@ -42,7 +42,17 @@ describe("auth schemas", () => {
   it("describes both challenge shapes", () => {
     const base = { challengeId: "0".repeat(32), nonce: "f".repeat(64) };
     expect(v.is(ChallengeSchema, { ...base, mechanism: "sha384" })).toBe(true);
-    expect(v.is(ChallengeSchema, { ...base, mechanism: "scram-sha-256", salt: scram.salt, iterations: 4096 })).toBe(true);
+    // A SCRAM nonce is the client's (32 to 128 hex) followed by the server's 64.
+    expect(v.is(ChallengeSchema, { ...base, mechanism: "scram-sha-256", salt: scram.salt, iterations: 4096 })).toBe(false);
+    expect(v.is(ChallengeSchema, { ...base, nonce: "a".repeat(32) + base.nonce, mechanism: "scram-sha-256", salt: scram.salt, iterations: 4096 })).toBe(true);
+    expect(v.is(ChallengeSchema, { ...base, nonce: "a".repeat(32) + base.nonce, mechanism: "scram-sha-256", salt: "short", iterations: 4096 })).toBe(false);
+  });
+
+  it("takes a client nonce and a puzzle solution in a challenge request", () => {
+    expect(v.is(ChallengeRequestSchema, { username: "a" })).toBe(true);
+    expect(v.is(ChallengeRequestSchema, { username: "a", clientNonce: "0".repeat(32), pow: { seed: "1".repeat(64), nonce: "2".repeat(16) } })).toBe(true);
+    for (const clientNonce of ["0".repeat(31), "0".repeat(129), "G".repeat(32), "A".repeat(32)]) expect(v.is(ChallengeRequestSchema, { username: "a", clientNonce })).toBe(false);
+    expect(v.is(ChallengeRequestSchema, { username: "a", pow: { seed: "1".repeat(64) } })).toBe(false);
   });
 
   it("reads only canonical padded base64", () => {

@@ -68,8 +68,18 @@ export type Account = v.InferOutput<typeof AccountSchema>;
 
 export const ChallengeIdSchema = lowerHex(32, "A challenge id");
 export const NonceSchema = lowerHex(64, "A nonce");
+/** RFC 5802's client nonce: here 32 to 128 lowercase hex characters (16 to 64 random bytes). */
+export const ClientNonceSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{32,128}$/, "clientNonce is 32 to 128 lowercase hex characters."));
 
-export const ChallengeRequestSchema = v.strictObject({ username: UsernameSchema });
+/** A puzzle solution (puzzle.ts): the seed the server gave and an 8-byte nonce, both hex. */
+export const PuzzleSolutionSchema = v.strictObject({
+  seed: lowerHex(64, "pow.seed"),
+  nonce: lowerHex(16, "pow.nonce"),
+});
+export type PuzzleSolution = v.InferOutput<typeof PuzzleSolutionSchema>;
+
+/** POST /challenge: a SCRAM user's challenge needs the client nonce (RFC 5802 client-first message). */
+export const ChallengeRequestSchema = v.strictObject({ username: UsernameSchema, clientNonce: v.optional(ClientNonceSchema), pow: v.optional(PuzzleSolutionSchema) });
 export type ChallengeRequest = v.InferOutput<typeof ChallengeRequestSchema>;
 
 export const SeedChallengeSchema = v.strictObject({
@@ -79,10 +89,12 @@ export const SeedChallengeSchema = v.strictObject({
 });
 export const ScramChallengeSchema = v.strictObject({
   challengeId: ChallengeIdSchema,
-  nonce: NonceSchema,
+  /** The client nonce followed by the server's 64 hex characters. */
+  nonce: v.pipe(v.string(), v.regex(/^[0-9a-f]{96,192}$/, "A SCRAM nonce is the client nonce followed by 64 hex characters.")),
   mechanism: v.literal(SCRAM_SHA_256),
-  salt: v.string(),
-  iterations: v.number(),
+  salt: base64Bytes(SCRAM_MIN_SALT_BYTES, SCRAM_MAX_SALT_BYTES, "A salt"),
+  // Any positive count parses, so a client can name a weak one in its refusal (client.ts).
+  iterations: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(SCRAM_MAX_ITERATIONS)),
 });
 export const ChallengeSchema = v.variant("mechanism", [SeedChallengeSchema, ScramChallengeSchema]);
 export type Challenge = v.InferOutput<typeof ChallengeSchema>;
@@ -106,11 +118,29 @@ export type LoginResponse = v.InferOutput<typeof LoginResponseSchema>;
 
 export const MeResponseSchema = AccountSchema;
 
+/** POST /rotate: a fresh proof of the current password (challengeId, response) and the new verifier, clear or sealed. */
+export const RotateProofSchema = v.strictObject({ challengeId: ChallengeIdSchema, response: LoginRequestSchema.entries.response });
+export const RotateResponseSchema = v.strictObject({ username: UsernameSchema, mechanism: MechanismSchema, serverSignature: v.optional(v.string()) });
+export type RotateResponse = v.InferOutput<typeof RotateResponseSchema>;
+
+/** POST /logout. */
+export const LogoutResponseSchema = v.strictObject({ revoked: v.literal(true) });
+
+/** 429 from /challenge or /register when a puzzle must be solved first (puzzle.ts). */
+export const PuzzleRequiredSchema = v.object({
+  error: v.literal("pow_required"),
+  message: v.string(),
+  pow: v.strictObject({ seed: lowerHex(64, "pow.seed"), bits: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(256)) }),
+});
+export type PuzzleRequired = v.InferOutput<typeof PuzzleRequiredSchema>;
+
 export const KeyResponseSchema = v.strictObject({
   kem: v.literal("X25519"),
   kdf: v.literal("HKDF-SHA256"),
   aead: v.literal("AES-128-GCM"),
   keyId: KeyIdSchema,
+  /** The Oblivious HTTP key identifier (first byte of SHA-256(publicKey)). */
+  ohttpKeyId: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(255)),
   publicKey: v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/)),
 });
 export type KeyResponse = v.InferOutput<typeof KeyResponseSchema>;

@@ -6,6 +6,7 @@ import { type Bytes, randomBytes, toHex, utf8 } from "../bytes.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
 import {
   authMessage,
+  channelBindingAttribute,
   clientProof,
   escapeScramUsername,
   scramKeys,
@@ -79,16 +80,32 @@ describe("SCRAM-SHA-256 against RFC 7677's example", () => {
 });
 
 describe("SCRAM over this API", () => {
+  it("builds RFC 7677's AuthMessage from its client nonce and whole nonce", () => {
+    expect(authMessage({ username: "user", clientNonce: "rOprNGfwEbeRWgbNEkqO", nonce: "rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0", salt: RFC7677.salt, iterations: 4096 })).toBe(
+      RFC7677.authMessage,
+    );
+  });
+
   it("builds the documented AuthMessage, escaping ',' and '=' in the username", () => {
-    expect(authMessage({ username: "a,b=c", nonce: "00ff", salt: "c2FsdA==", iterations: 4096 })).toBe(
-      "n=a=2Cb=3Dc,r=00ff,r=00ff,s=c2FsdA==,i=4096,c=biws,r=00ff",
+    expect(authMessage({ username: "a,b=c", clientNonce: "00", nonce: "00ff", salt: "c2FsdA==", iterations: 4096 })).toBe(
+      "n=a=2Cb=3Dc,r=00,r=00ff,s=c2FsdA==,i=4096,c=biws,r=00ff",
     );
     expect(escapeScramUsername("=,")).toBe("=3D=2C");
   });
 
+  it("binds the exchange to the server key of an Oblivious HTTP channel: c = base64(\"p=shallot-ohttp,,\" ‖ key)", () => {
+    const key = new Uint8Array(32).fill(0xab);
+    const expected = Buffer.concat([Buffer.from("p=shallot-ohttp,,"), key]).toString("base64");
+    expect(channelBindingAttribute(key)).toBe(expected);
+    expect(channelBindingAttribute()).toBe(Buffer.from("n,,").toString("base64"));
+    expect(authMessage({ username: "u", clientNonce: "00", nonce: "00ff", salt: "c2FsdA==", iterations: 4096, channelBinding: key })).toBe(
+      `n=u,r=00,r=00ff,s=c2FsdA==,i=4096,c=${expected},r=00ff`,
+    );
+  });
+
   it("matches an independent computation for a random salt and nonce", async () => {
     const salt = randomBytes(16);
-    const message = authMessage({ username: "alice", nonce: "ab".repeat(32), salt: toBase64(salt), iterations: 4096 });
+    const message = authMessage({ username: "alice", clientNonce: "cd".repeat(16), nonce: "cd".repeat(16) + "ab".repeat(32), salt: toBase64(salt), iterations: 4096 });
     const keys = await scramKeys("correct horse", salt, 4096);
     const noble = nobleScram("correct horse", salt, 4096, message);
     expect(await clientProof(keys, message)).toEqual(noble.proof);
@@ -97,7 +114,7 @@ describe("SCRAM over this API", () => {
 
   it("refuses a wrong password, a proof for another message and a bad server signature", async () => {
     const salt = randomBytes(16);
-    const message = authMessage({ username: "alice", nonce: "01".repeat(32), salt: toBase64(salt), iterations: 4096 });
+    const message = authMessage({ username: "alice", clientNonce: "cd".repeat(16), nonce: "cd".repeat(16) + "01".repeat(32), salt: toBase64(salt), iterations: 4096 });
     const right = await scramKeys("right", salt, 4096);
     const wrong = await scramKeys("wrong", salt, 4096);
     expect(await verifyClientProof(right.storedKey, message, await clientProof(right, message))).toBe(true);

@@ -1,17 +1,23 @@
 // SCRAM-SHA-256 (RFC 5802 §3, RFC 7677) over the auth server's JSON API.
 //
-// This API has no client-first message: the server's nonce is the whole nonce. The AuthMessage keeps
-// RFC 5802's shape so the usual formulas apply unchanged:
+// The client-first message's parts travel in POST /challenge (username and client nonce), the
+// server-first message's in its answer (the whole nonce, salt, iterations), the client-final
+// message's in POST /login (ClientProof). The AuthMessage is RFC 5802's:
 //
-//   AuthMessage = "n=" saslname ",r=" nonce        (client-first-message-bare)
-//               + ",r=" nonce ",s=" salt ",i=" iterations   (server-first-message)
-//               + ",c=biws,r=" nonce                (client-final-message-without-proof)
+//   AuthMessage = "n=" saslname ",r=" client-nonce                 (client-first-message-bare)
+//               + ",r=" nonce ",s=" salt ",i=" iterations         (server-first-message)
+//               + ",c=" cbind ",r=" nonce                         (client-final-message-without-proof)
 //
-// saslname is the username with "=" written "=3D" and "," written "=2C" (RFC 5802 §5.1); salt is
-// standard padded base64 exactly as the challenge returned it; iterations is decimal. "biws" is
-// base64("n,,"): no channel binding. The password enters PBKDF2 as UTF-8 without SASLprep.
+// where nonce = client-nonce ‖ server-nonce, saslname is the username with "=" written "=3D" and ","
+// written "=2C" (RFC 5802 §5.1), salt is standard padded base64 exactly as the challenge returned it
+// and iterations is decimal. cbind is base64(gs2-header ‖ cbind-data): over plain JSON there is no
+// channel binding, gs2-header = "n,," and cbind = "biws"; through Oblivious HTTP the exchange is bound
+// to the server key the client encrypted to, gs2-header = "p=shallot-ohttp,," and cbind-data = that
+// raw 32-byte X25519 public key. A proof made for an impostor's key therefore fails at the real
+// server. The password enters PBKDF2 as UTF-8 without SASLprep.
 
-import { type Bytes, constantTimeEqual, utf8 } from "../bytes.ts";
+import { type Bytes, concat, constantTimeEqual, utf8 } from "../bytes.ts";
+import { toBase64 } from "./base64.ts";
 
 /** RFC 7677 §4 asks for at least 4096; deployed Workers refuse PBKDF2 above 100,000. */
 export const SCRAM_MIN_ITERATIONS = 4096;
@@ -77,15 +83,28 @@ export const escapeScramUsername = (username: string): string => username.replac
 
 export interface AuthMessageParts {
   username: string;
+  /** The client's nonce, as sent in the client-first message. */
+  clientNonce: string;
+  /** The whole nonce: the client's followed by the server's, as the challenge returned it. */
   nonce: string;
   /** Standard padded base64, exactly as the challenge carried it. */
   salt: string;
   iterations: number;
+  /** The channel binding: the raw server public key an Oblivious HTTP exchange is encrypted to; none over plain JSON. */
+  channelBinding?: Bytes;
 }
 
-/** The AuthMessage of this API (see the comment at the top of this file). */
-export function authMessage({ username, nonce, salt, iterations }: AuthMessageParts): string {
-  return `n=${escapeScramUsername(username)},r=${nonce},r=${nonce},s=${salt},i=${iterations},c=biws,r=${nonce}`;
+/** The channel binding type of Oblivious HTTP exchanges (RFC 5802 §6 cb-name). */
+export const SCRAM_CHANNEL_BINDING = "shallot-ohttp";
+
+/** The c= attribute: base64(gs2-header ‖ cbind-data). "biws" without channel binding. */
+export function channelBindingAttribute(binding?: Bytes): string {
+  return binding === undefined ? "biws" : toBase64(concat(utf8(`p=${SCRAM_CHANNEL_BINDING},,`), binding));
+}
+
+/** The AuthMessage (see the comment at the top of this file). */
+export function authMessage({ username, clientNonce, nonce, salt, iterations, channelBinding }: AuthMessageParts): string {
+  return `n=${escapeScramUsername(username)},r=${clientNonce},r=${nonce},s=${salt},i=${iterations},c=${channelBindingAttribute(channelBinding)},r=${nonce}`;
 }
 
 /** Client side: ClientProof := ClientKey XOR HMAC(StoredKey, AuthMessage). */
