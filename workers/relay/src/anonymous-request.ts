@@ -9,7 +9,6 @@ import { DirectoryError } from "./directory-client.ts";
 import { type Env, type RelayConfig, readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
 import { LinkError, sendCell } from "./link.ts";
-import { selfBinding } from "./self.ts";
 
 const consensus = new ConsensusCache(5_000);
 let pool: { pool: CircuitPool; key: string } | null = null;
@@ -19,7 +18,7 @@ function circuitPool(env: Env, config: RelayConfig, localPrefix: string): Circui
   if (pool?.key !== key) {
     const transport = {
       async send(address: string, cell: Uint8Array): Promise<Uint8Array<ArrayBuffer>> {
-        if (!address.startsWith(localPrefix)) return sendCell(address, cell, { localPrefix, self: selfBinding() });
+        if (!address.startsWith(localPrefix)) return sendCell(address, cell, { localPrefix, relays: env.RELAY, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs + config.exitTimeoutMs });
         // An entry of this deployment: hand the cell straight to its object, skipping an HTTP layer.
         const id = address.slice(localPrefix.length);
         if (!v.is(RelayIdSchema, id)) throw new LinkError(404, "unknown_relay", "No relay with that id serves here.");

@@ -3,12 +3,13 @@
 
 import { Hono } from "hono";
 import * as v from "valibot";
-import { MAX_CELL_BYTES, RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
+import { CLIENT_NEIGHBOUR, MAX_CELL_BYTES, RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
-import type { Env } from "./env.ts";
+import { type Env, readConfig } from "./env.ts";
 import { handleAuthFlow } from "./auth-proxy.ts";
 import { handleGatewayFetch } from "./gateway.ts";
-import { errorResponse } from "./http-error.ts";
+import { errorResponse, retryLater } from "./http-error.ts";
+import { claimBytes } from "./inflight.ts";
 import { NEIGHBOUR_HEADER } from "./link.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
@@ -71,13 +72,24 @@ app.use("/relays/:id/cell", cellCors);
 app.post("/relays/:id/cell", async (c) => {
   const stub = relayStub(c.env, c.req.param("id"));
   if (!stub) return unknownRelay();
-  const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? "client";
-  if (neighbour !== "client" && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
-  const cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
-  if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
-  const result = await stub.handleCell(cell, neighbour);
-  if (!result.ok) return errorResponse(result.status, result.error, result.message);
-  return new Response(result.cell, { headers: { "content-type": "application/octet-stream" } });
+  const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? CLIENT_NEIGHBOUR;
+  if (neighbour !== CLIENT_NEIGHBOUR && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
+  const declared = Number(c.req.header("content-length") ?? Number.NaN);
+  if (declared > MAX_CELL_BYTES) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
+  // The body is held here while the relay works on it: charged to the isolate's budget first.
+  const claim = claimBytes(Number.isFinite(declared) ? declared : MAX_CELL_BYTES, readConfig(c.env).maxInflightBytes);
+  if (!claim) return retryLater(errorResponse(503, "relay_busy", "This relay's worker holds too many bytes in flight; try again shortly."), 1);
+  try {
+    const cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
+    if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
+    // Cloudflare sets CF-Connecting-IP on requests from the internet: clients are rate-limited by it (in memory only).
+    const source = neighbour === CLIENT_NEIGHBOUR ? c.req.header("cf-connecting-ip") : undefined;
+    const result = await stub.handleCell(cell, neighbour, source);
+    if (!result.ok) return retryLater(errorResponse(result.status, result.error, result.message), result.retryAfter);
+    return new Response(result.cell, { headers: { "content-type": "application/octet-stream" } });
+  } finally {
+    claim.release();
+  }
 });
 
 app.all("/fetch", (c) => handleGatewayFetch(c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));
