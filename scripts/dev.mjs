@@ -1,7 +1,9 @@
 // `npm run dev`: the whole mesh on this machine, ready for curl.
 // Environment: RELAYS (default 6), RELAY_PORT / DIRECTORY_PORT / AUTH_PORT (8787 / 8788 / 8789),
 // RELAY_TTL_MS, PING_INTERVAL_MS, ADMIN_TOKEN, QUIET=1 to hide the workers' own logs,
-// SECOND_RELAYS=<n> (and SECOND_PORT, 8790) to start a second relay deployment joining the same directory.
+// SECOND_RELAYS=<n> (and SECOND_PORT, 8790) to start a second relay deployment joining the same directory,
+// INSPECTOR_PORT (first of the workers' consecutive inspector ports), STATE_DIR (.wrangler/shallot-dev).
+// When any worker's process ends, the others are stopped and this exits 1, naming the cause.
 
 import { startMesh } from "./mesh.mjs";
 
@@ -18,14 +20,33 @@ if (!Number.isInteger(relays) || relays < 3) {
   process.exit(2);
 }
 
+const quiet = process.env.QUIET === "1";
+/** When a worker's process ends, the cause first; with QUIET=1 its last lines too, unless the cause says it all. */
+function reportExit(exit) {
+  console.error(`shallot: ${exit.cause}; the mesh is stopped.`);
+  if (quiet && exit.port === undefined && exit.tail.length > 0) {
+    console.error(`shallot: the last output of the ${exit.name} worker:\n${exit.tail.map((line) => `  ${line}`).join("\n")}`);
+  }
+}
+
 console.log(`shallot: starting the mesh (${relays} relays)…`);
+// Ctrl-C during the start stops what has started: the workers run in their own process groups and
+// would not get the terminal's SIGINT themselves.
+const starting = new AbortController();
+const interrupt = () => starting.abort();
+process.once("SIGINT", interrupt);
+process.once("SIGTERM", interrupt);
 let mesh;
 try {
-  mesh = await startMesh({ ports, relays, secondRelays, log: process.env.QUIET === "1" ? undefined : (line) => console.log(line) });
+  mesh = await startMesh({ ports, relays, secondRelays, stateDir: process.env.STATE_DIR, inspectorBase: process.env.INSPECTOR_PORT ? Number(process.env.INSPECTOR_PORT) : undefined, signal: starting.signal, log: quiet ? undefined : (line) => console.log(line) });
 } catch (error) {
-  console.error(`shallot: the mesh did not start: ${error.message}`);
+  if (starting.signal.aborted) process.exit(130);
+  if (error.name === "WorkerExited") reportExit(error.exit);
+  else console.error(`shallot: the mesh did not start: ${error.message}`);
   process.exit(1);
 }
+process.removeListener("SIGINT", interrupt);
+process.removeListener("SIGTERM", interrupt);
 const { urls } = mesh;
 console.log(`
 shallot: mesh ready
@@ -47,4 +68,9 @@ const shutdown = async (code) => {
 };
 process.on("SIGINT", () => shutdown(0));
 process.on("SIGTERM", () => shutdown(0));
-for (const child of mesh.children) child.once("exit", () => shutdown(1));
+// One worker gone (a crash, a kill, a port taken) leaves a mesh that half works: stop all of it.
+mesh.exited.then((exit) => {
+  if (stopping) return;
+  reportExit(exit);
+  shutdown(1);
+});

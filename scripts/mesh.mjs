@@ -7,6 +7,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { spawnSupervised } from "./supervise.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Documented dev-only admin token (README). Production uses `wrangler secret put ADMIN_TOKEN`. */
@@ -44,22 +45,36 @@ function envFile(path, vars) {
   return path;
 }
 
-async function waitFor(url, { timeoutMs, isAlive }) {
+/** Polls `url` until it answers 2xx. Each try has its own timeout: a port held by something that
+ * accepts and never answers must not hang the start. */
+async function waitFor(url, timeoutMs, signal) {
   const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive()) throw new Error(`a wrangler process exited before ${url} answered`);
+  while (Date.now() < deadline && !signal.aborted) {
     try {
-      const response = await fetch(url);
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       if (response.ok) return response;
     } catch {}
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+  throw new Error(signal.aborted ? "the start was given up" : `${url} did not answer within ${timeoutMs} ms`);
+}
+
+/** Thrown when a worker's process ends: its message names the cause; `tail` is its last output. */
+export class WorkerExited extends Error {
+  constructor(exit) {
+    super(exit.cause);
+    this.name = "WorkerExited";
+    /** { name, code, signal, port, cause, tail } as supervise.mjs reports it. */
+    this.exit = exit;
+  }
 }
 
 /**
  * Starts the mesh and resolves once `relays` relays are in the consensus.
- * Options: ports { relay, directory, auth }, relays, stateDir, log (fn), extraRelayVars.
+ * Options: ports { relay, directory, auth, second }, relays, secondRelays, stateDir, log (fn),
+ * inspectorBase, extraRelayVars, signal (an AbortSignal: stops the start).
+ * A worker process that ends during the start rejects it with a WorkerExited naming the cause; after
+ * the start, `exited` resolves with the first one to end on its own ({ name, code, signal, port, cause, tail }).
  */
 export async function startMesh(options = {}) {
   const ports = { relay: 8787, directory: 8788, auth: 8789, second: 8790, ...options.ports };
@@ -105,16 +120,46 @@ export async function startMesh(options = {}) {
     ...(secondRelays > 0 ? [{ name: "second", config: "wrangler.toml", env: "second", port: ports.second, vars: relayVars(urls.second) }] : []),
   ];
 
-  const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", CI: process.env.CI ?? "" };
+  const aborted = new Promise((_, reject) => {
+    if (options.signal?.aborted) reject(new Error("interrupted"));
+    options.signal?.addEventListener("abort", () => reject(new Error("interrupted")), { once: true });
+  });
+  aborted.catch(() => {});
+  const wranglerEnv = {
+    ...process.env,
+    WRANGLER_SEND_METRICS: "false",
+    CI: process.env.CI ?? "",
+    // Nothing a circuit carries may reach the disk. Local observability is miniflare's trace store
+    // (<persist-to>/v3/observability/*.sqlite: every subrequest's URL, headers and user-agent); wrangler
+    // reads only this variable for it, not [observability] in the config. WRANGLER_WRITE_LOGS=false
+    // keeps wrangler from copying its output to ~/.config/.wrangler/logs.
+    X_LOCAL_OBSERVABILITY: "false",
+    WRANGLER_WRITE_LOGS: "false",
+    // Nor is it shown: the local explorer (/cdn-cgi/local/explorer on every worker's port) would let any
+    // local process browse the relays' Durable Object storage, live circuit keys included.
+    X_LOCAL_EXPLORER: "false",
+  };
   // The auth server's D1 schema: numbered migrations, applied to the local database before it starts.
   if (existsSync(join(ROOT, "workers", "auth", "migrations"))) await run(join(ROOT, "node_modules", ".bin", "wrangler"), ["d1", "migrations", "apply", "DB", "--local", "-c", "workers/auth/wrangler.toml", "--persist-to", join(stateDir, "state", "auth")], { ...wranglerEnv, CI: "true" });
   log("[mesh] auth database migrated");
 
-  const children = [];
+  const processes = [];
+  let stopping = false;
+  // Last resort when this process ends without stop() (an uncaught error, process.exit): no group
+  // may outlive it, or workerd keeps the ports.
+  const killAll = () => processes.forEach((p) => p.kill());
+  process.once("exit", killAll);
   const stop = async () => {
-    for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
-    await Promise.all(children.map((child) => (child.exitCode === null ? new Promise((r) => child.once("exit", r)) : null)));
+    stopping = true;
+    await Promise.all(processes.map((p) => p.stop()));
+    process.removeListener("exit", killAll);
   };
+  /** The first worker process to end on its own, with the cause named (see supervise.mjs). */
+  let firstExit;
+  let reportExit;
+  const exited = new Promise((resolvePromise) => (reportExit = resolvePromise));
+  const failed = exited.then((exit) => Promise.reject(new WorkerExited(exit)));
+  failed.catch(() => {});
   try {
     workers.forEach((worker, i) => {
       const args = [
@@ -128,43 +173,46 @@ export async function startMesh(options = {}) {
         "--show-interactive-dev-session=false",
         "--env-file", envFile(join(stateDir, `${worker.name}.env`), worker.vars),
       ];
-      const child = spawn(join(ROOT, "node_modules", ".bin", "wrangler"), args, {
-        cwd: ROOT,
-        env: wranglerEnv,
-        stdio: ["ignore", "pipe", "pipe"],
-      });
       const prefix = `[${worker.name}] `;
-      for (const stream of [child.stdout, child.stderr]) {
-        stream.setEncoding("utf8");
-        stream.on("data", (chunk) => {
-          for (const line of chunk.split("\n")) if (line.trim()) log(prefix + line);
-        });
-      }
-      children.push(child);
+      const supervised = spawnSupervised(worker.name, join(ROOT, "node_modules", ".bin", "wrangler"), args, { cwd: ROOT, env: wranglerEnv, ports: [worker.port, inspector + i], onLine: (line) => log(prefix + line) });
+      supervised.exited.then((exit) => {
+        if (stopping || firstExit) return;
+        firstExit = exit;
+        reportExit(exit);
+      });
+      processes.push(supervised);
     });
-    const isAlive = () => children.every((child) => child.exitCode === null);
-    await Promise.all(Object.values(urls).map((url) => waitFor(`${url}/health`, { timeoutMs: 120_000, isAlive })));
 
-    const addRelays = async (base, count) => {
-      for (let i = 0; i < count; i++) {
-        const response = await fetch(`${base}/relays`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` } });
-        if (response.status !== 201) throw new Error(`POST /relays answered ${response.status}: ${await response.text()}`);
-        const descriptor = await response.json();
-        log(`[mesh] relay ${descriptor.id.slice(0, 12)}… at ${descriptor.address}`);
+    // Aborted once the start is over (ready, failed or interrupted): the health checks stop polling.
+    const givenUp = new AbortController();
+    const start = async () => {
+      await Promise.all(Object.values(urls).map((url) => waitFor(`${url}/health`, 120_000, givenUp.signal)));
+      const addRelays = async (base, count) => {
+        for (let i = 0; i < count; i++) {
+          const response = await fetch(`${base}/relays`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(10_000) });
+          if (response.status !== 201) throw new Error(`POST ${base}/relays answered ${response.status}: ${await response.text()}`);
+          const descriptor = await response.json();
+          log(`[mesh] relay ${descriptor.id.slice(0, 12)}… at ${descriptor.address}`);
+        }
+      };
+      await addRelays(urls.relay, relays);
+      if (secondRelays > 0) await addRelays(urls.second, secondRelays);
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const consensus = await (await fetch(`${urls.directory}/consensus`, { signal: AbortSignal.timeout(5_000) })).json();
+        if (JSON.parse(consensus.document).relays.length >= relays + secondRelays) break;
+        if (Date.now() > deadline) throw new Error("the relays did not reach the consensus");
+        await new Promise((r) => setTimeout(r, 200));
       }
     };
-    await addRelays(urls.relay, relays);
-    if (secondRelays > 0) await addRelays(urls.second, secondRelays);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      const consensus = await (await fetch(`${urls.directory}/consensus`)).json();
-      if (JSON.parse(consensus.document).relays.length >= relays + secondRelays) break;
-      if (Date.now() > deadline) throw new Error("the relays did not reach the consensus");
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    // A worker that dies while the others start (a port in use) is the cause, whatever else fails after.
+    await Promise.race([start(), failed, aborted]).finally(() => givenUp.abort());
   } catch (error) {
+    // A request may fail before the dead worker's exit is reported: that exit is still the cause.
+    const deadExits = await Promise.all(processes.filter((p) => p.hasExited()).map((p) => p.exited));
     await stop();
-    throw error;
+    const exit = firstExit ?? deadExits[0];
+    throw exit ? new WorkerExited(exit) : error;
   }
-  return { urls, ports, directoryKey: key.publicKey, authKey: authKey.publicKey, adminToken, stop, children };
+  return { urls, ports, directoryKey: key.publicKey, authKey: authKey.publicKey, adminToken, stop, exited, processes };
 }

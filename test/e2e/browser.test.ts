@@ -10,10 +10,13 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { type Origin, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
-const CHROMIUM = "/usr/bin/chromium";
-// CI installs Debian's chromium (.ci/run) and must run these; elsewhere they need `apt-get install chromium`.
-const noBrowser = !existsSync(CHROMIUM) && !process.env.CI;
-if (noBrowser) console.warn(`browser tests not run: ${CHROMIUM} is missing (apt-get install chromium)`);
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+// CI installs Debian's chromium (.ci/run): there a missing browser fails every test below. On a
+// developer's machine `npm install` cannot provide it (a system package), so `npm test` skips these
+// with a warning rather than break on a fresh checkout.
+const onCI = Boolean(process.env.CI) && !/^(0|false)$/i.test(process.env.CI!);
+const noBrowser = !existsSync(CHROMIUM) && !onCI;
+if (noBrowser) console.warn(`\n!!! browser tests SKIPPED: ${CHROMIUM} is missing (apt-get install chromium, or set CHROMIUM_PATH). On CI they fail.\n`);
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), ".artifacts");
 
 let browser: Browser;
@@ -22,8 +25,8 @@ let page: Page;
 let pageErrors: string[];
 
 beforeAll(async () => {
-  if (noBrowser) return;
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium`);
+  // Missing on CI: no launch here, and beforeEach fails each test (a failed beforeAll only skips them).
+  if (!existsSync(CHROMIUM)) return;
   origin = await startOrigin();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -38,13 +41,14 @@ afterAll(async () => {
 
 beforeEach(async () => {
   if (noBrowser) return;
+  if (!browser) throw new Error(`${CHROMIUM} is missing, and on CI (CI=${process.env.CI}) the browser tests must run: apt-get install chromium`);
   page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
   pageErrors = [];
   page.on("pageerror", (error) => pageErrors.push(error.message));
 });
 
 afterEach(async () => {
-  if (noBrowser) return;
+  if (!page) return;
   await page.close();
   expect(pageErrors).toEqual([]);
 });
@@ -112,6 +116,28 @@ describe.skipIf(noBrowser)("the browser page", () => {
     expect(await text("#response-body")).toBe(unique);
   });
 
+  it("rotates its circuit on the gateway's rule: reused within the reuse window, a new one after it", async () => {
+    // The page takes the window from /page-config (the gateway's CIRCUIT_REUSE_MS); shortened here.
+    const served = (await (await fetch(`${mesh.urls.relay}/page-config`)).json()) as Record<string, unknown>;
+    await page.route("**/page-config", (route) => route.fulfill({ json: { ...served, circuitReuseMs: 2_000 } }));
+    await openPage();
+    origin.answer = { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from("rotating") };
+    await page.locator("#url").fill(`${origin.url}/rotate`);
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "a new circuit" }).waitFor();
+    await page.waitForFunction(() => !(document.getElementById("fetch") as HTMLButtonElement).disabled);
+    const first = (await hopIds()).map((hop) => hop.id);
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "the same circuit" }).waitFor();
+    expect((await hopIds()).map((hop) => hop.id)).toEqual(first);
+    await page.waitForFunction(() => !(document.getElementById("fetch") as HTMLButtonElement).disabled);
+    await new Promise((r) => setTimeout(r, 2_100));
+    await page.locator("#fetch").click();
+    await page.locator("#status").filter({ hasText: "a new circuit" }).waitFor();
+    expect(await text("#response-body")).toBe("rotating");
+    expect(await text("#circuit-note")).toMatch(/reused for 2 s, then replaced/);
+  });
+
   it("shows a clear message for a malformed URL and sends nothing", async () => {
     await openPage();
     const before = origin.received.length;
@@ -135,7 +161,7 @@ describe.skipIf(noBrowser)("the browser page", () => {
   });
 
   it("serves /page-config and answers CORS on the cell endpoint", async () => {
-    expect(await (await fetch(`${mesh.urls.relay}/page-config`)).json()).toEqual({ directoryUrl: mesh.urls.directory, directoryKey: mesh.directoryKey });
+    expect(await (await fetch(`${mesh.urls.relay}/page-config`)).json()).toEqual({ directoryUrl: mesh.urls.directory, directoryKey: mesh.directoryKey, circuitReuseMs: 10_000 });
     const [id] = await liveRelays();
     const preflight = await fetch(`${mesh.urls.relay}/relays/${id}/cell`, {
       method: "OPTIONS",

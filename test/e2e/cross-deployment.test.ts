@@ -1,4 +1,4 @@
-import { Circuit, type Descriptor, fromBase64Url, verifyConsensus } from "@shallot/protocol";
+import { Circuit, type Descriptor, fetchTransport, fromBase64Url, verifyConsensus } from "@shallot/protocol";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type Origin, startOrigin } from "./origin.ts";
 
@@ -6,14 +6,8 @@ const mesh = inject("mesh");
 let origin: Origin;
 let relays: Descriptor[];
 
-/** A client's link: binary POSTs to <address>/cell, as any onion proxy sends them. */
-const transport = {
-  async send(address: string, cell: Uint8Array) {
-    const response = await fetch(`${address}/cell`, { method: "POST", body: cell, headers: { "content-type": "application/octet-stream" } });
-    if (!response.ok) throw new Error(`relay answered ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
-  },
-};
+/** A client's link: the link contract over Node's fetch, as any onion proxy sends it. */
+const transport = fetchTransport({ fetch });
 
 const inDeployment = (base: string) => relays.filter((r) => r.address.startsWith(`${base}/relays/`));
 

@@ -1,7 +1,7 @@
 // One mesh for every end-to-end file: three `wrangler dev` processes on ports apart from the dev
 // mesh's (so a developer's running `npm run dev` does not interfere), torn down at the end.
 
-import { mkdtempSync, rmSync } from "node:fs";
+import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
@@ -13,6 +13,8 @@ export interface MeshInfo {
   adminToken: string;
   directoryKey: string;
   stateDir: string;
+  /** Everything the workers printed (wrangler's and workerd's stdout and stderr), one line each. */
+  workerLog: string;
 }
 
 declare module "vitest" {
@@ -23,9 +25,12 @@ declare module "vitest" {
 
 export default async function setup(project: TestProject) {
   const stateDir = mkdtempSync(join(tmpdir(), "shallot-e2e-"));
+  // Kept so a test can show that nothing a circuit carries is ever logged (nothing-on-disk.test.ts).
+  const workerLog = join(stateDir, "workers.log");
+  const log = (line: string) => appendFileSync(workerLog, `${line}\n`);
   // Six relays in the main deployment and three in a second one (another Worker on its own port).
-  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330 });
-  project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, stateDir });
+  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log });
+  project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, stateDir, workerLog });
   return async () => {
     await mesh.stop();
     rmSync(stateDir, { recursive: true, force: true });

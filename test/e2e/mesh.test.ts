@@ -20,7 +20,7 @@ describe("the local mesh, end to end", () => {
   it("answers a GET through a circuit of three distinct live relays with exactly what the origin sent", async () => {
     origin.answer = { status: 200, headers: { "content-type": "text/plain", "x-origin-header": "kept" }, body: Buffer.from("hello through three relays") };
     const before = origin.received.length;
-    const response = await gateway(`${origin.url}/hello?q=1`, { headers: { "x-client-header": "sent" } });
+    const response = await gateway(`${origin.url}/hello?q=1`, { headers: { authorization: "Bearer sent-by-the-client" } });
     expect(response.status).toBe(200);
     expect(await response.text()).toBe("hello through three relays");
     expect(response.headers.get("x-origin-header")).toBe("kept");
@@ -30,7 +30,7 @@ describe("the local mesh, end to end", () => {
     for (const id of path) expect(live).toContain(id);
     const seen = origin.received[before]!;
     expect(seen).toMatchObject({ method: "GET", url: "/hello?q=1" });
-    expect(seen.headers["x-client-header"]).toBe("sent");
+    expect(seen.headers.authorization).toBe("Bearer sent-by-the-client");
   });
 
   it("carries a 1 MiB binary POST body to the origin and a 1 MiB answer back, byte for byte", async () => {

@@ -28,6 +28,8 @@ export interface FetchOptions extends CommonOptions {
   method?: string;
   /** The -H arguments as typed, in order. */
   headers: string[];
+  /** -A, --user-agent. */
+  userAgent?: string;
   /** The -d / --data-binary arguments, in the order given. */
   data: DataSource[];
   include: boolean;
@@ -103,6 +105,7 @@ Sends one HTTP request through a circuit built for it and writes the response bo
   -X, --request METHOD   GET, HEAD, POST, PUT, PATCH or DELETE (default GET, or POST with data)
   -H, --header 'Name: value'
                          add a request header (repeatable); 'Name;' sends it empty, 'Name:' omits it
+  -A, --user-agent NAME  send this user-agent (none is sent otherwise)
   -d, --data DATA        request body (repeatable, joined with &); -d @FILE reads FILE without newlines
       --data-binary DATA request body as is; @FILE reads FILE byte for byte, @- reads stdin
   -i, --include          print the status line and headers before the body
@@ -113,8 +116,10 @@ Sends one HTTP request through a circuit built for it and writes the response bo
                          with the gateway's onion-new-circuit header)
 
 With data and no Content-Type header, the type is application/x-www-form-urlencoded (as curl).
-Headers that are hop-by-hop or identify the sender (Host, Connection, Forwarded, X-Forwarded-*,
-Via, CF-*, Onion-*, …) are not sent through the circuit.
+Only these request headers cross the circuit (exits forward no others): Accept, Authorization,
+Cache-Control, Content-Encoding, Content-Language, Content-Type, Cookie, If-Match,
+If-Modified-Since, If-None-Match, If-Range, If-Unmodified-Since, Range, User-Agent. Any other
+-H header is not sent (-v names it). No User-Agent is sent unless you give one.
 
 Exit status: 0 on an answer from the origin, 1 when the request could not be carried,
 2 for bad arguments, 22 with --fail and a status of 400 or more.
@@ -235,6 +240,7 @@ function parseFetch(args: string[]): FetchOptions {
     ...COMMON,
     request: { type: "string", short: "X" },
     header: { type: "string", short: "H", multiple: true },
+    "user-agent": { type: "string", short: "A" },
     data: { type: "string", short: "d", multiple: true },
     "data-binary": { type: "string", multiple: true },
     include: { type: "boolean", short: "i" },
@@ -257,6 +263,7 @@ function parseFetch(args: string[]): FetchOptions {
     url,
     method: values.request,
     headers: values.header ?? [],
+    userAgent: values["user-agent"],
     data,
     include: values.include ?? false,
     head: values.head ?? false,

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConsensusDocument, generateEd25519, signConsensus, toBase64Url } from "@shallot/protocol";
-import { ConsensusFeed, DEV_DIRECTORY_URL, fetchConsensus, resolveDirectory } from "./directory.ts";
+import { DEV_DIRECTORY_URL, fetchConsensus, resolveDirectory } from "./directory.ts";
 import { CliError, UsageError } from "./errors.ts";
 
 const KEY = "GBTKInt4N6NrvVnizjOB6yRjHHMCTbJlmpRF2ZDmASg";
@@ -87,14 +87,5 @@ describe("fetchConsensus", () => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
     await expect(fetchConsensus({ ...config(), url: `http://127.0.0.1:${port}` })).rejects.toMatchObject({ code: "directory_unreachable", message: expect.stringContaining("ECONNREFUSED") });
-  });
-
-  it("a feed never steps back to an older consensus than one it has seen", async () => {
-    const now = Date.now();
-    const feed = new ConsensusFeed(config());
-    answer = { status: 200, body: JSON.stringify(await signConsensus(document(now), directoryKey.privateKey)) };
-    expect((await feed.get()).published).toBe(now);
-    answer = { status: 200, body: JSON.stringify(await signConsensus(document(now - 5_000), directoryKey.privateKey)) };
-    expect((await feed.get()).published).toBe(now);
   });
 });

@@ -3,7 +3,7 @@
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type Bytes, CONSENSUS_SKEW_MS, type ConsensusDocument, fromBase64Url, isHttpUrl, isProtocolError, verifyConsensus } from "@shallot/protocol";
+import { type Bytes, type ConsensusDocument, fromBase64Url, isHttpUrl, isProtocolError, verifyConsensus } from "@shallot/protocol";
 import { CliError, UsageError, networkReason } from "./errors.ts";
 
 export const DEV_DIRECTORY_URL = "http://127.0.0.1:8788";
@@ -75,30 +75,5 @@ export async function fetchConsensus(config: DirectoryConfig, now: () => number 
     }
     if (isProtocolError(error)) throw new CliError(error.code, `The consensus from ${config.url} was refused: ${error.message}`, 503);
     throw error;
-  }
-}
-
-/**
- * The newest verified consensus for a long-running proxy: refetched for every circuit it builds,
- * but never stepping back to an older one than already seen (a replayed document).
- */
-export class ConsensusFeed {
-  private latest: ConsensusDocument | null = null;
-  private readonly config: DirectoryConfig;
-  private readonly now: () => number;
-
-  constructor(config: DirectoryConfig, now: () => number = Date.now) {
-    this.config = config;
-    this.now = now;
-  }
-
-  async get(): Promise<ConsensusDocument> {
-    const document = await fetchConsensus(this.config, this.now);
-    if (this.latest && document.published < this.latest.published) {
-      if (this.latest.validUntil + CONSENSUS_SKEW_MS < this.now()) throw new CliError("stale_consensus", `The directory at ${this.config.url} serves an older consensus than one already seen, and that one has expired.`, 503);
-      return this.latest;
-    }
-    this.latest = document;
-    return document;
   }
 }

@@ -1,7 +1,7 @@
 // Every failure the CLI reports, reduced to one code, one sentence and the HTTP status the proxy
 // answers with. The CLI prints the sentence on one line; the proxy sends `{ error, message }`.
 
-import { AuthClientError, isProtocolError } from "@shallot/protocol";
+import { AuthClientError, LinkError, isProtocolError } from "@shallot/protocol";
 
 /** A failure the CLI names itself (bad arguments, the directory, a relay link, the exit). */
 export class CliError extends Error {
@@ -24,26 +24,18 @@ export class UsageError extends CliError {
   }
 }
 
-/** A link cell that did not make it to a relay, or that the relay refused (its JSON error). */
-export class LinkError extends CliError {
-  override readonly name = "LinkError";
-  constructor(code: string, message: string) {
-    super(code, message, 502);
-  }
-}
-
 export interface Failure {
   code: string;
   message: string;
   status: number;
 }
 
-/** The code, sentence and status of any error; never a stack trace. */
+/** The code, sentence and status of any error; never a stack trace. A LinkError is the protocol's: a cell that did not get its answer. */
 export function describeFailure(error: unknown): Failure {
   if (error instanceof LinkError) return { code: "circuit_failed", message: oneLine(`The circuit failed: ${error.message}`), status: 502 };
   if (error instanceof CliError) return { code: error.code, message: oneLine(error.message), status: error.status };
   if (isProtocolError(error)) {
-    if (error.code === "not_enough_relays") return { code: error.code, message: error.message, status: 503 };
+    if (error.code === "not_enough_relays" || error.code === "stale_consensus") return { code: error.code, message: oneLine(error.message), status: 503 };
     return { code: "circuit_failed", message: oneLine(`The circuit failed (${error.code}): ${error.message}`), status: 502 };
   }
   if (error instanceof AuthClientError) return { code: error.code, message: oneLine(error.message), status: 502 };

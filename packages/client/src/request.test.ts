@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fromUtf8, utf8 } from "@shallot/protocol";
-import { buildRequest, joinData, parseHeader, parseMethod, parseTargetUrl, stripNewlines } from "./request.ts";
+import { buildRequest, joinData, notForwarded, parseHeader, parseMethod, parseTargetUrl, stripNewlines } from "./request.ts";
 
 describe("parseHeader (-H)", () => {
   it("splits 'Name: value' at the first colon, lower-casing the name and trimming the value", () => {
@@ -74,14 +74,23 @@ describe("buildRequest", () => {
     expect(buildRequest({ url: "http://x/", head: false, headers: ["Content-Type:"], data: [utf8("a")] }).headers).toEqual([]);
   });
 
-  it("sends only end-to-end headers: hop-by-hop and identifying ones stay home", () => {
-    const request = buildRequest({
+  it("sends only the headers exits forward: hop-by-hop, identifying and made-up ones stay home, and are named", () => {
+    const input = {
       url: "http://x/",
       method: "PUT",
       head: false,
-      headers: ["Host: evil", "X-Forwarded-For: 10.0.0.1", "Connection: close", "Onion-New-Circuit: 1", "CF-Connecting-IP: 1.2.3.4", "Authorization: Bearer t", "Accept: */*", "Accept: text/html"],
+      headers: ["Host: evil", "X-Forwarded-For: 10.0.0.1", "Connection: close", "Onion-New-Circuit: 1", "CF-Connecting-IP: 1.2.3.4", "X-My-Address: 10.1.2.3", "Authorization: Bearer t", "Accept: */*", "Accept: text/html"],
       data: [utf8("x")],
-    });
-    expect(request.headers).toEqual([["authorization", "Bearer t"], ["accept", "*/*"], ["accept", "text/html"], ["content-type", "application/x-www-form-urlencoded"]]);
+    };
+    expect(buildRequest(input).headers).toEqual([["authorization", "Bearer t"], ["accept", "*/*"], ["accept", "text/html"], ["content-type", "application/x-www-form-urlencoded"]]);
+    expect(notForwarded(input)).toEqual(["host", "x-forwarded-for", "connection", "onion-new-circuit", "cf-connecting-ip", "x-my-address"]);
+  });
+
+  it("sends no user-agent unless asked, with -A or -H (-H wins)", () => {
+    const base = { url: "http://x/", head: false, headers: [] as string[], data: [] };
+    expect(buildRequest(base).headers).toEqual([]);
+    expect(buildRequest({ ...base, userAgent: "mine/1" }).headers).toEqual([["user-agent", "mine/1"]]);
+    expect(buildRequest({ ...base, userAgent: "mine/1", headers: ["User-Agent: other/2"] }).headers).toEqual([["user-agent", "other/2"]]);
+    expect(buildRequest({ ...base, userAgent: "mine/1", headers: ["User-Agent:"] }).headers).toEqual([]);
   });
 });

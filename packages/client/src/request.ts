@@ -1,7 +1,7 @@
 // From `onion fetch` options to the HTTP request the exit performs: method, URL, headers, body.
 // Pure: file and stdin contents are read by the command and passed in.
 
-import { type Bytes, EXIT_METHODS, type ExitMethod, type HttpRequestMessage, concat, endToEndHeaders, isHttpUrl, utf8 } from "@shallot/protocol";
+import { type Bytes, EXIT_METHODS, type ExitMethod, FORWARDED_REQUEST_HEADERS, type HttpRequestMessage, concat, forwardedRequestHeaders, isHttpUrl, utf8 } from "@shallot/protocol";
 import { UsageError } from "./errors.ts";
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -69,15 +69,14 @@ export interface RequestInput {
   method?: string;
   head: boolean;
   headers: readonly string[];
+  /** -A: the user-agent to send; none is sent otherwise (unless given with -H). */
+  userAgent?: string;
   /** Each -d / --data-binary piece, already read. */
   data: readonly Bytes[];
 }
 
-/** The REQUEST message: only end-to-end headers cross the circuit (http-headers.ts). */
-export function buildRequest(input: RequestInput): HttpRequestMessage {
-  const url = parseTargetUrl(input.url);
-  const hasBody = input.data.length > 0;
-  const method = parseMethod(input.method, hasBody, input.head);
+/** The headers as the user asked for them: -H in order, then -A (unless -H names a user-agent). */
+function requestedHeaders(input: RequestInput): { headers: [string, string][]; omitted: Set<string> } {
   const headers: [string, string][] = [];
   const omitted = new Set<string>();
   for (const text of input.headers) {
@@ -86,6 +85,25 @@ export function buildRequest(input: RequestInput): HttpRequestMessage {
     else headers.push([header.name, header.value]);
   }
   const named = new Set(headers.map(([name]) => name));
-  if (hasBody && !named.has("content-type") && !omitted.has("content-type")) headers.push(["content-type", "application/x-www-form-urlencoded"]);
-  return { method, url, headers: endToEndHeaders(headers.filter(([name]) => !omitted.has(name))), body: joinData(input.data) };
+  if (input.userAgent !== undefined && !named.has("user-agent") && !omitted.has("user-agent")) {
+    if (/[\r\n\0]/.test(input.userAgent)) throw new UsageError("the user-agent has a line break or NUL in it");
+    headers.push(["user-agent", input.userAgent]);
+  }
+  if (input.data.length > 0 && !named.has("content-type") && !omitted.has("content-type")) headers.push(["content-type", "application/x-www-form-urlencoded"]);
+  return { headers: headers.filter(([name]) => !omitted.has(name)), omitted };
+}
+
+/**
+ * The REQUEST message. Only the headers exits forward cross the circuit (http-headers.ts, an
+ * allowlist); this command adds none of its own, not even a user-agent, unless asked (-A, -H).
+ */
+export function buildRequest(input: RequestInput): HttpRequestMessage {
+  const url = parseTargetUrl(input.url);
+  const method = parseMethod(input.method, input.data.length > 0, input.head);
+  return { method, url, headers: forwardedRequestHeaders(requestedHeaders(input).headers), body: joinData(input.data) };
+}
+
+/** Names of the headers asked for that will not be sent, because exits do not forward them. */
+export function notForwarded(input: RequestInput): string[] {
+  return [...new Set(requestedHeaders(input).headers.map(([name]) => name).filter((name) => !FORWARDED_REQUEST_HEADERS.has(name)))];
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Circuit } from "./client.ts";
-import { CircuitPool, MAX_INFLIGHT, mayRetryOnFreshCircuit } from "./circuit-pool.ts";
+import { CircuitPool, MAX_INFLIGHT } from "./circuit-pool.ts";
 
 /** Just enough of a Circuit for the pool: it is destroyed or not. */
 function fakeCircuit(name: string) {
@@ -86,14 +86,20 @@ describe("CircuitPool", () => {
     expect(next.reused).toBe(false);
     expect(built).toHaveLength(2);
   });
-});
 
-describe("mayRetryOnFreshCircuit", () => {
-  it("retries any request the entry never forwarded, and only idempotent ones after a DESTROY", () => {
-    expect(mayRetryOnFreshCircuit("unknown_link", "POST")).toBe(true);
-    expect(mayRetryOnFreshCircuit("unknown_relay", "PATCH")).toBe(true);
-    expect(mayRetryOnFreshCircuit("circuit_destroyed", "GET")).toBe(true);
-    expect(mayRetryOnFreshCircuit("circuit_destroyed", "POST")).toBe(false);
-    expect(mayRetryOnFreshCircuit("integrity_failed", "GET")).toBe(false);
+  it("replaces the current circuit as soon as it is no longer fit, before its window ends", async () => {
+    let fit = true;
+    const built: ReturnType<typeof fakeCircuit>[] = [];
+    const pool = new CircuitPool(async () => {
+      built.push(fakeCircuit(`c${built.length}`));
+      return built.at(-1) as unknown as Circuit;
+    }, 10_000, () => 0, () => fit);
+    const first = await pool.acquire(false);
+    pool.release(first.entry);
+    expect((await pool.acquire(false)).reused).toBe(true);
+    fit = false;
+    const next = await pool.acquire(false);
+    expect(next.reused).toBe(false);
+    expect(next.entry.circuit).toBe(built[1]);
   });
 });

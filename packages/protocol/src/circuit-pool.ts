@@ -1,7 +1,7 @@
 // Circuit reuse, as Tor reuses a circuit for a while: one current circuit serves requests for
 // `reuseMs`; then (or on request, "onion-new-circuit: 1") a fresh one takes over and the old one is
-// destroyed once its last request has finished. Shared by the gateway and the CLI's proxy; the
-// caller supplies the build and the clock.
+// destroyed once its last request has finished. The onion proxy (onion-proxy.ts) owns one; the
+// caller supplies the build, the clock, and which circuits are still fit to use.
 
 import type { Circuit } from "./client.ts";
 
@@ -11,18 +11,6 @@ export const CIRCUIT_REUSE_MS = 10_000;
  * the replay window (32), which cells reordered further than that would overflow.
  */
 export const MAX_INFLIGHT = 16;
-
-const IDEMPOTENT = new Set(["GET", "HEAD", "PUT", "DELETE"]);
-
-/**
- * Whether a request that failed on a reused circuit with error `code` may go once more on a fresh
- * one. An entry that no longer knows the link (unknown_link, unknown_relay) never forwarded it; a
- * DESTROY (circuit_destroyed) may come after the exit acted, so only an idempotent request is
- * sent twice on that account.
- */
-export function mayRetryOnFreshCircuit(code: string | undefined, method: string): boolean {
-  return code === "unknown_link" || code === "unknown_relay" || (code === "circuit_destroyed" && IDEMPOTENT.has(method));
-}
 
 export interface PooledCircuit {
   circuit: Circuit;
@@ -48,18 +36,21 @@ export class CircuitPool {
   private readonly build: () => Promise<Circuit>;
   private readonly reuseMs: number;
   private readonly clock: () => number;
+  private readonly usable: (circuit: Circuit) => boolean;
 
-  constructor(build: () => Promise<Circuit>, reuseMs: number = CIRCUIT_REUSE_MS, clock: () => number = Date.now) {
+  /** `usable` says whether a circuit may still carry requests (none of its relays known to have failed). */
+  constructor(build: () => Promise<Circuit>, reuseMs: number = CIRCUIT_REUSE_MS, clock: () => number = Date.now, usable: (circuit: Circuit) => boolean = () => true) {
     this.build = build;
     this.reuseMs = reuseMs;
     this.clock = clock;
+    this.usable = usable;
   }
 
   /** A circuit for one request; call `release` when the request is done. */
   async acquire(fresh: boolean): Promise<Lease> {
     const teardown: Promise<void>[] = [];
     const current = this.current;
-    if (current && !fresh && !current.retired && !current.circuit.isDestroyed && current.inflight < MAX_INFLIGHT && this.clock() - current.builtAt < this.reuseMs) {
+    if (current && !fresh && !current.retired && !current.circuit.isDestroyed && current.inflight < MAX_INFLIGHT && this.clock() - current.builtAt < this.reuseMs && this.usable(current.circuit)) {
       current.inflight++;
       return { entry: current, reused: true, teardown };
     }

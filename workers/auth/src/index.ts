@@ -100,7 +100,7 @@ app.notFound((c) => errorResponse(c, 404, "not_found", `No route for ${c.req.met
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorResponse(c, error.status, error.code, error.message, error.headers);
-  console.error("auth: unhandled error", error);
+  console.error("auth: unhandled error", error instanceof Error ? error.name : typeof error);
   return errorResponse(c, 500, "internal_error", "The auth server failed to handle the request.");
 });
 

@@ -1,6 +1,6 @@
 // The directory's HTTP interface. Thin: parse with valibot, call the Directory object, shape the answer.
 
-import { RelayIdSchema, RetirementSchema, SignedDescriptorSchema, toBase64Url } from "@shallot/protocol";
+import { RelayIdSchema, RetirementSchema, SignedDescriptorSchema, logLabel, toBase64Url } from "@shallot/protocol";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
@@ -68,7 +68,7 @@ app.notFound((c) => errorResponse(c, 404, "not_found", `No route for ${c.req.met
 
 app.onError((error, c) => {
   if (error instanceof ApiError) return errorResponse(c, error.status, error.code, error.message);
-  console.error("directory: unhandled error", error);
+  console.error("directory: unhandled error", logLabel(error));
   return errorResponse(c, 500, "internal_error", "The directory failed to handle the request.");
 });
 

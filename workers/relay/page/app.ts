@@ -2,15 +2,23 @@
 // with WebCrypto in this tab and sends requests through it. Data from the network is written with
 // textContent only, never as HTML.
 
-// Module by module rather than the package index, which would also bundle the auth code (HPKE).
-import { fromBase64Url, utf8 } from "../../../packages/protocol/src/bytes.ts";
-import { mayRetryOnFreshCircuit } from "../../../packages/protocol/src/circuit-pool.ts";
-import { type CellTransport, Circuit, type CircuitHop, type ExitResult } from "../../../packages/protocol/src/client.ts";
-import { type ConsensusDocument, verifyConsensus } from "../../../packages/protocol/src/consensus.ts";
-import { isHttpUrl } from "../../../packages/protocol/src/descriptor.ts";
-import { isProtocolError } from "../../../packages/protocol/src/errors.ts";
-import { EXIT_METHODS, type ExitMethod, type HttpRequestMessage } from "../../../packages/protocol/src/http-message.ts";
-import { selectPath } from "../../../packages/protocol/src/path.ts";
+import {
+  CIRCUIT_REUSE_MS,
+  type CircuitHop,
+  type ConsensusDocument,
+  EXIT_METHODS,
+  type ExitMethod,
+  type ExitResult,
+  type HttpRequestMessage,
+  LinkError,
+  OnionProxy,
+  fetchTransport,
+  fromBase64Url,
+  isHttpUrl,
+  isProtocolError,
+  utf8,
+  verifyConsensus,
+} from "@shallot/protocol/circuit";
 
 const element = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
 const form = element<HTMLFormElement>("fetch-form");
@@ -47,12 +55,15 @@ class PageError extends Error {
 interface PageConfig {
   directoryUrl: string;
   directoryKey: string;
+  /** How long a circuit is reused before the next request gets a new one (the gateway's window). */
+  circuitReuseMs: number;
 }
 
-let config: PageConfig | null = null;
 let consensus: ConsensusDocument | null = null;
-let circuit: Circuit | null = null;
+/** Relay ids of the circuit that carried the last request. */
+let circuitPath: string[] = [];
 let busy = false;
+let proxyReady: Promise<{ proxy: OnionProxy; config: PageConfig }> | null = null;
 
 const shortId = (id: string) => `${id.slice(0, 12)}…`;
 const millis = (ms: number) => `${Math.round(ms)} ms`;
@@ -87,9 +98,11 @@ async function getJson(url: string, who: string): Promise<unknown> {
 
 async function pageConfig(): Promise<PageConfig> {
   const body = await getJson("/page-config", "This relay worker");
-  const { directoryUrl, directoryKey } = (body ?? {}) as Partial<PageConfig>;
+  const { directoryUrl, directoryKey, circuitReuseMs } = (body ?? {}) as Partial<PageConfig>;
   if (typeof directoryUrl !== "string" || typeof directoryKey !== "string") throw new PageError("The page configuration is malformed.");
-  return { directoryUrl, directoryKey };
+  if (circuitReuseMs === undefined) return { directoryUrl, directoryKey, circuitReuseMs: CIRCUIT_REUSE_MS };
+  if (typeof circuitReuseMs !== "number" || !Number.isInteger(circuitReuseMs) || circuitReuseMs < 1) throw new PageError("The page configuration is malformed.");
+  return { directoryUrl, directoryKey, circuitReuseMs };
 }
 
 function renderRelays(listed: ConsensusDocument | null): void {
@@ -98,58 +111,75 @@ function renderRelays(listed: ConsensusDocument | null): void {
     ...(listed?.relays ?? []).map((relay) => {
       const row = document.createElement("tr");
       row.dataset.relayId = relay.id;
-      if (circuit?.hops.some((hop) => hop.relay.id === relay.id)) row.className = "in-circuit";
+      if (circuitPath.includes(relay.id)) row.className = "in-circuit";
       row.append(tableCell(shortId(relay.id), { code: true, title: relay.id }), tableCell(relay.address, { title: relay.address }), tableCell(age(now - relay.published)));
       return row;
     }),
   );
 }
 
-/** Fetches and verifies the consensus; a consensus that fails verification is never kept. */
-async function loadConsensus(): Promise<ConsensusDocument> {
-  try {
-    config ??= await pageConfig();
+function showConsensus(document: ConsensusDocument, config: PageConfig): void {
+  consensus = document;
+  const count = document.relays.length;
+  consensusNote.textContent = `Signature verified against the directory key ${config.directoryKey.slice(0, 10)}…: ${count} live relay${count === 1 ? "" : "s"}, published ${age(Date.now() - document.published)}.`;
+  consensusNote.className = "ok";
+  renderRelays(document);
+  fetchButton.disabled = busy;
+}
+
+function showConsensusRejected(error: unknown): void {
+  consensus = null;
+  renderRelays(null);
+  consensusNote.textContent = `Consensus rejected: ${describe(error)}`;
+  consensusNote.className = "bad";
+  fetchButton.disabled = true;
+}
+
+/**
+ * The page's onion proxy, the same as the gateway's and the CLI's: the consensus verified against
+ * the pinned key, circuits built in this tab and reused for the gateway's window, and a failed
+ * attempt sent again on a new circuit around the relay that failed.
+ */
+function onionProxy(): Promise<{ proxy: OnionProxy; config: PageConfig }> {
+  proxyReady ??= pageConfig().then((config) => {
     let key: Uint8Array<ArrayBuffer>;
     try {
       key = fromBase64Url(config.directoryKey);
     } catch {
       throw new PageError("The configured directory key is not base64url.");
     }
-    const signed = await getJson(`${config.directoryUrl}/consensus`, "The directory");
-    consensus = await verifyConsensus(signed, key, Date.now());
-  } catch (error) {
-    consensus = null;
-    renderRelays(null);
-    consensusNote.textContent = `Consensus rejected: ${describe(error)}`;
-    consensusNote.className = "bad";
-    fetchButton.disabled = true;
-    throw error;
-  }
-  const count = consensus.relays.length;
-  consensusNote.textContent = `Signature verified against the directory key ${config.directoryKey.slice(0, 10)}…: ${count} live relay${count === 1 ? "" : "s"}, published ${age(Date.now() - consensus.published)}.`;
-  consensusNote.className = "ok";
-  renderRelays(consensus);
-  fetchButton.disabled = busy;
-  return consensus;
+    const proxy = new OnionProxy({
+      // The relays' public cell endpoints answer CORS, so this tab is a client like any other.
+      transport: fetchTransport({ fetch: (url, init) => fetch(url, init) }),
+      consensus: async () => verifyConsensus(await getJson(`${config.directoryUrl}/consensus`, "The directory"), key, Date.now()),
+      clock: Date.now,
+      timer: () => performance.now(),
+      reuseMs: config.circuitReuseMs,
+      events: {
+        consensus: (document) => showConsensus(document, config),
+        path: () => {
+          hopsList.replaceChildren();
+          circuitNote.textContent = "Building a circuit…";
+        },
+        hop: (hop, index) => hopsList.append(hopItem(hop, index)),
+        retry: (error) => void (circuitNote.textContent = `That circuit failed (${describe(error)}); building a new one around it…`),
+      },
+    });
+    return { proxy, config };
+  });
+  proxyReady.catch(() => (proxyReady = null));
+  return proxyReady;
 }
 
-/** Sends cells to a relay's public cell endpoint, as the gateway does for its own clients. */
-const transport: CellTransport = {
-  async send(address, cell) {
-    let response: Response;
-    try {
-      response = await fetch(`${address}/cell`, { method: "POST", body: cell, headers: { "content-type": "application/octet-stream" } });
-    } catch {
-      throw new PageError(`Could not reach the relay at ${address}.`);
-    }
-    if (!response.ok) {
-      const body: unknown = await response.json().catch(() => null);
-      const code = body && typeof body === "object" && "error" in body && typeof body.error === "string" ? body.error : undefined;
-      throw new PageError(`The relay at ${address} answered ${response.status}: ${errorMessage(body) ?? response.statusText}`, code);
-    }
-    return new Uint8Array(await response.arrayBuffer());
-  },
-};
+/** Fetches and verifies the consensus; a consensus that fails verification is never used. */
+async function loadConsensus(): Promise<void> {
+  try {
+    const { proxy, config } = await onionProxy();
+    showConsensus(await proxy.consensus(), config);
+  } catch (error) {
+    showConsensusRejected(error);
+  }
+}
 
 function hopItem(hop: CircuitHop, index: number): HTMLLIElement {
   const item = document.createElement("li");
@@ -170,32 +200,8 @@ function hopItem(hop: CircuitHop, index: number): HTMLLIElement {
   return item;
 }
 
-async function newCircuit(): Promise<Circuit> {
-  const old = circuit;
-  circuit = null;
-  // Best effort: the relays also expire idle circuits on their own.
-  old?.destroy().catch(() => {});
-  hopsList.replaceChildren();
-  const path = selectPath((await loadConsensus()).relays);
-  circuitNote.textContent = "Building a circuit…";
-  const started = performance.now();
-  try {
-    circuit = await Circuit.build(path, transport, { clock: () => performance.now(), onHop: (hop, index) => hopsList.append(hopItem(hop, index)) });
-  } catch (error) {
-    circuitNote.textContent = `The circuit failed after ${hopsList.children.length} of ${path.length} hops.`;
-    throw error;
-  }
-  circuitNote.textContent = `Circuit built in ${millis(performance.now() - started)}. It is reused until you ask for a new one.`;
-  renderRelays(consensus);
-  return circuit;
-}
-
-/** A reused circuit may have expired at a relay; then the request never reached the exit. */
-const isStaleCircuit = (error: unknown, method: string) =>
-  mayRetryOnFreshCircuit(isProtocolError(error) || error instanceof PageError ? error.code : undefined, method);
-
 function describe(error: unknown): string {
-  if (error instanceof PageError) return error.message;
+  if (error instanceof PageError || error instanceof LinkError) return error.message;
   if (isProtocolError(error)) return `${error.message} (${error.code})`;
   return `Unexpected failure: ${error instanceof Error ? error.message : String(error)}`;
 }
@@ -230,22 +236,18 @@ async function submit(): Promise<void> {
   headersBox.textContent = "";
   bodyBox.textContent = "";
   try {
-    let reused = circuit !== null && !circuit.isDestroyed && !newCircuitBox.checked;
-    let current = reused ? circuit! : await newCircuit();
-    let started = performance.now();
-    let result: ExitResult;
-    try {
-      result = await current.request(message);
-    } catch (error) {
-      if (!reused || !isStaleCircuit(error, message.method)) throw error;
-      reused = false;
-      current = await newCircuit();
-      started = performance.now();
-      result = await current.request(message);
+    const { proxy, config } = await onionProxy();
+    const sent = await proxy.request(message, { fresh: newCircuitBox.checked });
+    circuitPath = sent.path;
+    if (!sent.reused) {
+      const seconds = Math.round(config.circuitReuseMs / 100) / 10;
+      circuitNote.textContent = `Circuit built in ${millis(sent.buildMs ?? 0)}. It is reused for ${seconds} s, then replaced (or tick "new circuit").`;
     }
-    showResult(result, performance.now() - started, reused);
+    if (consensus) renderRelays(consensus);
+    showResult(sent.result, sent.requestMs, sent.reused);
   } catch (error) {
     statusLine.textContent = "Failed.";
+    circuitNote.textContent = "No circuit could carry the request.";
     showError(describe(error));
   } finally {
     busy = false;

@@ -1,7 +1,7 @@
 // The exit: performs the HTTP request that came out of a circuit and reports the response,
 // or the failure, as data for the way back. Never throws.
 
-import { type ExitError, type ExitResult, type HttpRequestMessage, classifyDestination, endToEndHeaders } from "@shallot/protocol";
+import { type ExitError, type ExitResult, type HttpRequestMessage, classifyDestination, endToEndHeaders, forwardedRequestHeaders } from "@shallot/protocol";
 import { DeadlineError, withDeadline } from "./deadline.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
@@ -26,7 +26,8 @@ export async function performExitRequest(request: HttpRequestMessage, config: Pi
     return await withDeadline(config.exitTimeoutMs, async (signal): Promise<ExitResult> => {
       const response = await fetch(url, {
         method: request.method,
-        headers: endToEndHeaders(request.headers),
+        // By allowlist: no header that could name the sender reaches the origin, whatever its name.
+        headers: forwardedRequestHeaders(request.headers),
         body: request.method === "GET" || request.method === "HEAD" ? undefined : request.body,
         redirect: "manual",
         signal,

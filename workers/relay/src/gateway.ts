@@ -2,14 +2,13 @@
 // circuit; the origin's status, headers and body come back, with the onion-circuit header.
 
 import * as v from "valibot";
-import { EXIT_METHODS, type ExitMethod, endToEndHeaders, isHttpUrl } from "@shallot/protocol";
+import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, GATEWAY_USER_AGENT, NEW_CIRCUIT_HEADER, forwardedRequestHeaders, isHttpUrl } from "@shallot/protocol";
 import { sendAnonymously } from "./anonymous-request.ts";
 import { type Env, readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
 import { readBodyLimited } from "./read-limited.ts";
 
-export const CIRCUIT_HEADER = "onion-circuit";
-export const NEW_CIRCUIT_HEADER = "onion-new-circuit";
+export { CIRCUIT_HEADER, NEW_CIRCUIT_HEADER };
 
 const TargetUrl = v.pipe(
   v.string("The url query parameter is required."),
@@ -18,9 +17,15 @@ const TargetUrl = v.pipe(
   v.check(isHttpUrl, "Only http and https URLs can be fetched."),
 );
 
-/** What the browser adds on its own when it talks to the gateway (not what the user chose to send). */
-function requestHeaders(incoming: Headers, gatewayOrigin: string): [string, string][] {
-  return endToEndHeaders(incoming).filter(([name, value]) => !((name === "referer" || name === "origin") && value.startsWith(gatewayOrigin)));
+/**
+ * The request headers the gateway sends: the allowlisted ones (docs/protocol.md section 13), minus
+ * the cookies (a browser sends the gateway's own, never the destination's) and the user-agent,
+ * which is replaced by the uniform one.
+ */
+function requestHeaders(incoming: Headers): [string, string][] {
+  const headers = forwardedRequestHeaders(incoming).filter(([name]) => name !== "cookie" && name !== "user-agent");
+  headers.push(["user-agent", GATEWAY_USER_AGENT]);
+  return headers;
 }
 
 /**
@@ -67,7 +72,7 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
 
   const gatewayOrigin = new URL(request.url).origin;
-  const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers, gatewayOrigin), body };
+  const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers), body };
   const sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh: request.headers.get(NEW_CIRCUIT_HEADER) === "1", waitUntil });
   if (sent instanceof Response) return sent;
   const { result, path, timing } = sent;

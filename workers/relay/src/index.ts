@@ -3,14 +3,13 @@
 
 import { Hono } from "hono";
 import * as v from "valibot";
-import { CLIENT_NEIGHBOUR, MAX_CELL_BYTES, RelayIdSchema, exportPrivateKey, generateEd25519, relayIdFor } from "@shallot/protocol";
+import { CELL_CONTENT_TYPE, CLIENT_NEIGHBOUR, MAX_CELL_BYTES, NEIGHBOUR_HEADER, RelayIdSchema, exportPrivateKey, generateEd25519, logLabel, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
 import { type Env, readConfig } from "./env.ts";
 import { handleAuthFlow } from "./auth-proxy.ts";
 import { handleGatewayFetch } from "./gateway.ts";
 import { errorResponse, retryLater } from "./http-error.ts";
 import { claimBytes } from "./inflight.ts";
-import { NEIGHBOUR_HEADER } from "./link.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";
@@ -86,7 +85,7 @@ app.post("/relays/:id/cell", async (c) => {
     const source = neighbour === CLIENT_NEIGHBOUR ? c.req.header("cf-connecting-ip") : undefined;
     const result = await stub.handleCell(cell, neighbour, source);
     if (!result.ok) return retryLater(errorResponse(result.status, result.error, result.message), result.retryAfter);
-    return new Response(result.cell, { headers: { "content-type": "application/octet-stream" } });
+    return new Response(result.cell, { headers: { "content-type": CELL_CONTENT_TYPE } });
   } finally {
     claim.release();
   }
@@ -98,7 +97,7 @@ app.post("/auth/login", (c) => handleAuthFlow("login", c.req.raw, c.env, (p) => 
 
 app.notFound(() => errorResponse(404, "not_found", "No such route."));
 app.onError((error) => {
-  console.error("relay worker: unhandled", error instanceof Error ? error.name : typeof error);
+  console.error("relay worker: unhandled", logLabel(error));
   if (error instanceof Error && /^Configuration variable/.test(error.message)) return errorResponse(503, "misconfigured", error.message);
   return errorResponse(500, "internal_error", "The relay worker failed to handle the request.");
 });

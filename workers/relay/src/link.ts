@@ -1,26 +1,16 @@
-// Carries a link cell to the relay at `address` and returns the cell that answers it. A relay of
-// this deployment is reached by RPC on its Durable Object (nothing else of this worker is reachable
-// that way); a relay of any other deployment by a binary POST to `<address>/cell`. Every exchange
-// has a deadline: a hop that never answers ends the one circuit waiting on it, nothing else.
+// Carries a link cell to the relay at `address` by the link contract (@shallot/protocol link.ts)
+// and returns the cell that answers it. A relay of this deployment is reached by RPC on its Durable
+// Object (nothing else of this worker is reachable that way); a relay of any other deployment by a
+// binary POST to `<address>/cell`. Every exchange has a deadline: a hop that never answers ends the
+// one circuit waiting on it, nothing else.
 
 import * as v from "valibot";
-import { CellCommand, MAX_CELL_BYTES, RelayIdSchema } from "@shallot/protocol";
+import { CellCommand, CLIENT_NEIGHBOUR, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, cellRequest, cellUrl, decodeLinkError } from "@shallot/protocol";
 import { DeadlineError, withDeadline } from "./deadline.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import type { CellResult, Relay } from "./relay.ts";
 
-export const NEIGHBOUR_HEADER = "onion-neighbour";
-
-export class LinkError extends Error {
-  override readonly name = "LinkError";
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { LinkError };
 
 export interface LinkOptions {
   /** Origin + path prefix of relays in this deployment, e.g. "http://127.0.0.1:8787/relays/". */
@@ -35,48 +25,40 @@ export interface LinkOptions {
   relayTimeoutMs: number;
 }
 
-const timedOut = () => new LinkError(504, "link_timeout", "The next relay did not answer in time.");
+const timedOut = (address: string) => new LinkError(address, 0, "link_timeout", `The relay at ${address} did not answer in time.`);
 
 export async function sendCell(address: string, cell: Uint8Array, options: LinkOptions): Promise<Uint8Array<ArrayBuffer>> {
   const ms = cell[1] === CellCommand.RELAY ? options.relayTimeoutMs : options.timeoutMs;
   if (address.startsWith(options.localPrefix)) {
     const id = address.slice(options.localPrefix.length);
-    if (!v.is(RelayIdSchema, id)) throw new LinkError(404, "unknown_relay", "No relay with that id serves here.");
+    if (!v.is(RelayIdSchema, id)) throw new LinkError(address, 404, "unknown_relay", "No relay with that id serves here.");
     const stub = options.relays.get(options.relays.idFromName(id));
     let result: CellResult;
     try {
-      result = await withDeadline<CellResult>(ms, async () => (await stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? "client")) as CellResult);
+      result = await withDeadline<CellResult>(ms, async () => (await stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? CLIENT_NEIGHBOUR)) as CellResult);
     } catch (error) {
-      if (error instanceof DeadlineError) throw timedOut();
-      throw new LinkError(502, "link_failed", "The next relay could not be reached.");
+      if (error instanceof DeadlineError) throw timedOut(address);
+      throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached.`);
     }
-    if (!result.ok) throw new LinkError(result.status, result.error, result.message);
+    if (!result.ok) throw new LinkError(address, result.status, result.error, result.message);
     return result.cell as Uint8Array<ArrayBuffer>;
   }
-  const headers: Record<string, string> = { "content-type": "application/octet-stream" };
-  if (options.neighbour) headers[NEIGHBOUR_HEADER] = options.neighbour;
-  const url = `${address}/cell`;
   try {
     // The deadline covers the body as well: a relay that sends headers and then stalls times out too.
     return await withDeadline(ms, async (signal) => {
-      const response = await fetch(url, { method: "POST", headers, body: cell, signal });
+      const response = await fetch(cellUrl(address), { ...cellRequest(cell, options.neighbour), signal });
       if (!response.ok) {
         // Any URL can be a next hop: read at most a small error body, never all of it.
-        const raw = await readBodyLimited(response, 4096).catch(() => null);
-        let error: { error?: unknown; message?: unknown } | null = null;
-        try {
-          error = raw ? JSON.parse(new TextDecoder().decode(raw)) : null;
-        } catch {}
-        if (typeof error?.error !== "string" || typeof error?.message !== "string") error = null;
-        throw new LinkError(response.status, (error?.error as string) ?? "link_failed", (error?.message as string) ?? `The relay answered ${response.status}.`);
+        const raw = await readBodyLimited(response, MAX_ERROR_BODY_BYTES).catch(() => null);
+        throw decodeLinkError(address, response.status, raw);
       }
       const body = await readBodyLimited(response, MAX_CELL_BYTES);
-      if (!body) throw new LinkError(502, "link_failed", "The relay's answer is larger than any cell.");
+      if (!body) throw new LinkError(address, 0, "link_failed", `The relay at ${address} answered more than any cell can hold.`);
       return body;
     });
   } catch (error) {
     if (error instanceof LinkError) throw error;
-    if (error instanceof DeadlineError) throw timedOut();
-    throw new LinkError(502, "link_failed", "The next relay could not be reached.");
+    if (error instanceof DeadlineError) throw timedOut(address);
+    throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached.`);
   }
 }

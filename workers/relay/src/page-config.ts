@@ -1,6 +1,8 @@
-// GET /page-config: where the browser page finds the consensus and the key it must verify it with.
+// GET /page-config: where the browser page finds the consensus and the key it must verify it with,
+// and how long it reuses a circuit (the gateway's CIRCUIT_REUSE_MS, so the page rotates alike).
 
 import type { Env } from "./env.ts";
+import { readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
 
 export function pageConfig(env: Env): Response {
@@ -10,5 +12,6 @@ export function pageConfig(env: Env): Response {
   if (!directoryUrl || !directoryKey) {
     return errorResponse(503, "misconfigured", "DIRECTORY_PUBLIC_URL (or DIRECTORY_URL) and DIRECTORY_PUBLIC_KEY must be set for the browser page.");
   }
-  return Response.json({ directoryUrl, directoryKey }, { headers: { "cache-control": "no-store" } });
+  const { circuitReuseMs } = readConfig(env);
+  return Response.json({ directoryUrl, directoryKey, circuitReuseMs }, { headers: { "cache-control": "no-store" } });
 }

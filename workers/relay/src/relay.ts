@@ -8,8 +8,8 @@ import {
   CellCommand,
   DestroyReason,
   RateLimiter,
+  cellErrorStatus,
   classifyDestination,
-  type ProtocolErrorCode,
   RelayEngine,
   type SignedDescriptor,
   exportPrivateKey,
@@ -37,7 +37,6 @@ export type CellResult =
   | { ok: true; cell: Uint8Array }
   | { ok: false; status: number; error: string; message: string; /** Seconds, for Retry-After. */ retryAfter?: number };
 
-const STATUS: Partial<Record<ProtocolErrorCode, number>> = { unknown_link: 404, message_too_large: 413 };
 /** Idle circuits with a next hop torn down per alarm, so one alarm never runs long. */
 const EXPIRY_BATCH = 500;
 /** DESTROYs sent at once in the background, and how many may wait their turn. */
@@ -161,7 +160,7 @@ export class Relay extends DurableObject<Env> {
     try {
       return { ok: true, cell: await relay.engine.handle(cell, neighbour) };
     } catch (error) {
-      if (isProtocolError(error)) return { ok: false, status: STATUS[error.code] ?? 400, error: error.code, message: error.message };
+      if (isProtocolError(error)) return { ok: false, status: cellErrorStatus(error.code), error: error.code, message: error.message };
       console.error("relay: cell failed", error instanceof Error ? error.name : typeof error);
       return { ok: false, status: 500, error: "internal_error", message: "The relay could not process the cell." };
     } finally {
@@ -231,7 +230,7 @@ export class Relay extends DurableObject<Env> {
     try {
       this.directoryPingMs = await publishDescriptor(this.env, await this.signedDescriptor(relay), config.linkTimeoutMs);
     } catch (error) {
-      console.warn("relay: directory ping failed", error instanceof Error ? error.name : "");
+      console.warn("relay: directory ping failed", error instanceof Error ? error.name : typeof error);
     }
   }
 

@@ -1,7 +1,7 @@
 // Test helpers: add relays through the admin route and talk to them as a client would.
 
 import { exports } from "cloudflare:workers";
-import { type CellTransport, type Descriptor } from "@shallot/protocol";
+import { type CellTransport, type Descriptor, fetchTransport } from "@shallot/protocol";
 
 export const ADMIN = { authorization: "Bearer test-admin-token" };
 
@@ -15,17 +15,8 @@ export async function addRelay(): Promise<Descriptor> {
 
 export const addRelays = (count: number) => Promise.all(Array.from({ length: count }, addRelay));
 
-/** A client's link to the entry: binary POSTs to <address>/cell, as the gateway sends them. */
-export const clientTransport: CellTransport = {
-  async send(address, cell) {
-    const response = await worker().fetch(`${address}/cell`, { method: "POST", body: cell });
-    if (!response.ok) {
-      const error = (await response.json()) as { error: string; message: string };
-      throw Object.assign(new Error(error.message), { code: error.error, status: response.status });
-    }
-    return new Uint8Array(await response.arrayBuffer());
-  },
-};
+/** A client's link to the entry: the link contract over this worker's own fetch, as a client sends it. */
+export const clientTransport: CellTransport = fetchTransport({ fetch: (url, init) => worker().fetch(url, init) });
 
 export function relayStub(id: string) {
   return env().RELAY.get(env().RELAY.idFromName(id));

@@ -3,13 +3,12 @@
 import { writeFile } from "node:fs/promises";
 import { concat, utf8 } from "@shallot/protocol";
 import type { FetchOptions } from "../args.ts";
-import { buildCircuit, describeConsensus } from "../build-circuit.ts";
-import { fetchConsensus, resolveDirectory } from "../directory.ts";
+import { resolveDirectory } from "../directory.ts";
 import { CliError } from "../errors.ts";
+import { cliOnionProxy } from "../onion-proxy.ts";
 import { errorLine, formatMs, formatResponseHead, progressOn, reasonPhrase, write } from "../output.ts";
 import { readDataSource } from "../read-input.ts";
-import { buildRequest, parseMethod, parseTargetUrl } from "../request.ts";
-import { httpTransport } from "../transport.ts";
+import { buildRequest, notForwarded, parseMethod, parseTargetUrl } from "../request.ts";
 
 /** curl's exit status for --fail on an HTTP error. */
 export const FAIL_EXIT_STATUS = 22;
@@ -21,23 +20,26 @@ export async function runFetch(options: FetchOptions): Promise<number> {
   const config = resolveDirectory(options);
   const data = [];
   for (const source of options.data) data.push(await readDataSource(source));
-  const request = buildRequest({ url: options.url, method: options.method, head: options.head, headers: options.headers, data });
+  const input = { url: options.url, method: options.method, head: options.head, headers: options.headers, userAgent: options.userAgent, data };
+  const request = buildRequest(input);
 
   const progress = progressOn(process.stderr, options.verbosity);
-  const consensus = await fetchConsensus(config);
-  progress.line(describeConsensus(consensus, config.url, Date.now()));
-  // Every `onion fetch` builds its own circuit, so --new-circuit needs nothing more.
-  const circuit = await buildCircuit(consensus, httpTransport(), { progress });
+  for (const name of notForwarded(input)) progress.line(`header ${name} not sent: exits forward only the headers of docs/protocol.md section 13`);
+  // Every `onion fetch` builds its own circuit, so --new-circuit needs nothing more; a failed
+  // attempt goes again on a new circuit when the retry rule allows.
+  const proxy = cliOnionProxy(config, progress);
+  const teardown: Promise<unknown>[] = [];
   const started = performance.now();
-  let result: Awaited<ReturnType<typeof circuit.request>>;
+  let sent: Awaited<ReturnType<typeof proxy.request>>;
   try {
     progress.line(`${request.method} ${request.url}`);
-    result = await circuit.request(request);
+    sent = await proxy.request(request, { fresh: true, waitUntil: (promise) => void teardown.push(promise.catch(() => {})) });
   } finally {
-    await circuit.destroy().catch(() => {
-      // An entry that went away: the relays' idle expiry erases the circuit.
-    });
+    // An entry that went away: the relays' idle expiry erases the circuit.
+    await proxy.close().catch(() => {});
+    await Promise.all(teardown);
   }
+  const { result } = sent;
   if (!result.ok) throw new CliError(result.error.error, `The exit could not complete the request (${result.error.error}): ${result.error.message}`, result.error.status);
 
   const { response } = result;

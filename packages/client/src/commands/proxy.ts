@@ -1,21 +1,19 @@
 // `onion proxy`: a local HTTP forward proxy (absolute-form requests, as curl -x and http_proxy
-// send them). Each request goes through a circuit built here; one circuit is reused for 10 s.
+// send them). Each request goes through a circuit built here by the protocol's onion proxy: one
+// circuit reused for 10 s, a failed attempt sent again on a new circuit when the retry rule allows.
 
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { CircuitPool, EXIT_METHODS, mayRetryOnFreshCircuit, type ExitMethod, type ExitResult, type HttpRequestMessage, type Lease, endToEndHeaders, isHttpUrl, isProtocolError } from "@shallot/protocol";
+import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, type HttpRequestMessage, NEW_CIRCUIT_HEADER, type OnionProxy, type OnionResponse, endToEndHeaders, forwardedRequestHeaders, isHttpUrl } from "@shallot/protocol";
 import type { ProxyOptions } from "../args.ts";
-import { buildCircuit, describeConsensus } from "../build-circuit.ts";
-import { ConsensusFeed, resolveDirectory } from "../directory.ts";
-import { CliError, LinkError, describeFailure } from "../errors.ts";
+import { resolveDirectory } from "../directory.ts";
+import { CliError, describeFailure } from "../errors.ts";
+import { cliOnionProxy } from "../onion-proxy.ts";
 import { type Progress, formatMs, progressOn, shortId, write } from "../output.ts";
 import { MAX_URL_LENGTH } from "../request.ts";
-import { httpTransport } from "../transport.ts";
 
 /** As the gateway's MAX_BODY_BYTES default. */
 export const MAX_BODY_BYTES = 8 * 1024 * 1024;
-export const NEW_CIRCUIT_HEADER = "onion-new-circuit";
-export const CIRCUIT_HEADER = "onion-circuit";
 
 const CONNECT_REFUSED = {
   error: "connect_not_supported",
@@ -25,14 +23,8 @@ const CONNECT_REFUSED = {
 export async function runProxy(options: ProxyOptions): Promise<number> {
   const config = resolveDirectory(options);
   const progress = progressOn(process.stderr, options.verbosity);
-  const feed = new ConsensusFeed(config);
-  const transport = httpTransport();
-  const pool = new CircuitPool(async () => {
-    const consensus = await feed.get();
-    progress.line(describeConsensus(consensus, config.url, Date.now()));
-    return buildCircuit(consensus, transport, { progress });
-  });
-  const server = createProxyServer(pool, progress);
+  const proxy = cliOnionProxy(config, progress);
+  const server = createProxyServer(proxy, progress);
   const address = await listen(server, options.host, options.port);
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
   await write(process.stdout, `onion proxy listening on ${url} (directory ${config.url}); use it with: curl -x ${url} http://…  or  http_proxy=${url}\n`);
@@ -45,7 +37,7 @@ export async function runProxy(options: ProxyOptions): Promise<number> {
   progress.line("stopping: destroying the current circuit");
   server.close();
   server.closeAllConnections();
-  await pool.close();
+  await proxy.close();
   return 0;
 }
 
@@ -60,9 +52,9 @@ function listen(server: Server, host: string, port: number): Promise<AddressInfo
   });
 }
 
-export function createProxyServer(pool: CircuitPool, progress: Progress): Server {
+export function createProxyServer(proxy: OnionProxy, progress: Progress): Server {
   const server = createServer((request, response) => {
-    handle(pool, progress, request, response).catch((error: unknown) => {
+    handle(proxy, progress, request, response).catch((error: unknown) => {
       // Every expected failure is answered inside handle; this is the last resort.
       const failure = describeFailure(error);
       if (!response.headersSent) sendError(response, failure.status, failure.code, failure.message);
@@ -107,11 +99,7 @@ function headerPairs(request: IncomingMessage): [string, string][] {
   return pairs;
 }
 
-/** The reused circuit had expired at a relay, so the request never reached the exit: safe to resend. */
-const isStaleCircuit = (error: unknown, method: string): boolean =>
-  mayRetryOnFreshCircuit(error instanceof LinkError || isProtocolError(error) ? error.code : undefined, method);
-
-async function handle(pool: CircuitPool, progress: Progress, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(proxy: OnionProxy, progress: Progress, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const target = request.url ?? "";
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
     return sendError(response, 400, "not_a_proxy_request", "This is an HTTP proxy: send absolute-form requests (curl -x http://127.0.0.1:8118 http://example.com/ or http_proxy=…).");
@@ -123,40 +111,17 @@ async function handle(pool: CircuitPool, progress: Progress, request: IncomingMe
   }
   const body = await readBody(request, MAX_BODY_BYTES);
   if (!body) return sendError(response, 413, "body_too_large", `The request body exceeds ${MAX_BODY_BYTES} bytes.`);
-  const message: HttpRequestMessage = { method: method as ExitMethod, url: new URL(target).href, headers: endToEndHeaders(headerPairs(request)), body };
+  // The user's own HTTP client chose these headers; only those exits forward cross the circuit.
+  const message: HttpRequestMessage = { method: method as ExitMethod, url: new URL(target).href, headers: forwardedRequestHeaders(headerPairs(request)), body };
 
   const started = performance.now();
-  let lease: Lease;
-  let result: ExitResult;
+  let sent: OnionResponse;
   try {
-    lease = await pool.acquire(request.headers[NEW_CIRCUIT_HEADER] === "1");
+    sent = await proxy.request(message, { fresh: request.headers[NEW_CIRCUIT_HEADER] === "1" });
   } catch (error) {
     return answerFailure(response, progress, message, error);
   }
-  const finish = (entry: Lease["entry"], failed: boolean) => {
-    if (failed) pool.discard(entry);
-    pool.release(entry);
-  };
-  try {
-    result = await lease.entry.circuit.request(message);
-  } catch (error) {
-    finish(lease.entry, true);
-    if (!lease.reused || !isStaleCircuit(error, method)) return answerFailure(response, progress, message, error);
-    progress.line("the reused circuit had expired; building a new one");
-    try {
-      lease = await pool.acquire(true);
-    } catch (retryError) {
-      return answerFailure(response, progress, message, retryError);
-    }
-    try {
-      result = await lease.entry.circuit.request(message);
-    } catch (retryError) {
-      finish(lease.entry, true);
-      return answerFailure(response, progress, message, retryError);
-    }
-  }
-  finish(lease.entry, false);
-  const path = lease.entry.circuit.hops.map((hop) => hop.relay.id);
+  const { result, path } = sent;
   const elapsed = formatMs(performance.now() - started);
   if (!result.ok) {
     progress.line(`${method} ${message.url} → ${result.error.status} ${result.error.error} (${elapsed})`);
@@ -164,7 +129,7 @@ async function handle(pool: CircuitPool, progress: Progress, request: IncomingMe
     return sendError(response, result.error.status, result.error.error, result.error.message);
   }
   const answer = result.response;
-  progress.line(`${method} ${message.url} → ${answer.status} (${elapsed}, ${lease.reused ? "reused" : "new"} circuit ${path.map(shortId).join(",")})`);
+  progress.line(`${method} ${message.url} → ${answer.status} (${elapsed}, ${sent.reused ? "reused" : "new"} circuit ${path.map(shortId).join(",")})`);
   const grouped = new Map<string, string[]>();
   for (const [name, value] of endToEndHeaders(answer.headers)) grouped.set(name, [...(grouped.get(name) ?? []), value]);
   for (const [name, values] of grouped) response.setHeader(name, values.length === 1 ? values[0]! : values);
