@@ -5,7 +5,7 @@ import { type Bytes, ByteReader, ByteWriter } from "./bytes.ts";
 import { ProtocolError } from "./errors.ts";
 import { NONCE_BYTES } from "./layer.ts";
 import { NTOR_HANDSHAKE_TYPE, NTOR_ONIONSKIN_BYTES, NTOR_REPLY_BYTES } from "./ntor.ts";
-import { MAX_BUCKET, isBucket } from "./padding.ts";
+import { MAX_BUCKET, MIN_BUCKET, isBucket } from "./padding.ts";
 
 export const LINK_ID_BYTES = 16;
 export const CELL_VERSION = 1;
@@ -37,27 +37,20 @@ export type Cell =
   | { command: typeof CellCommand.RELAY; linkId: Bytes; nonce: Bytes; payload: Bytes }
   | { command: typeof CellCommand.DESTROY; linkId: Bytes; reason: number };
 
-const HEADER_BYTES = 2 + LINK_ID_BYTES;
+export const CELL_HEADER_BYTES = 2 + LINK_ID_BYTES;
+/**
+ * Every link cell is a header, 16 bytes (a RELAY cell's nonce) and one size bucket, so that a
+ * control cell (CREATE2, CREATED2, DESTROY) is exactly as long as the smallest RELAY cell and a
+ * link shows nothing but bucket sizes.
+ */
+export const CONTROL_CELL_BYTES = CELL_HEADER_BYTES + NONCE_BYTES + MIN_BUCKET;
 /** The largest link cell: a RELAY cell carrying the biggest bucket. Readers bound bodies by it. */
-export const MAX_CELL_BYTES = HEADER_BYTES + NONCE_BYTES + MAX_BUCKET;
+export const MAX_CELL_BYTES = CELL_HEADER_BYTES + NONCE_BYTES + MAX_BUCKET;
 
 export function encodeCell(cell: Cell): Bytes {
-  let body: number;
-  switch (cell.command) {
-    case CellCommand.CREATE2:
-      body = 4 + cell.onionskin.length;
-      break;
-    case CellCommand.CREATED2:
-      body = 2 + cell.reply.length;
-      break;
-    case CellCommand.RELAY:
-      body = NONCE_BYTES + cell.payload.length;
-      break;
-    case CellCommand.DESTROY:
-      body = 1;
-      break;
-  }
-  const writer = new ByteWriter(HEADER_BYTES + body).u8(CELL_VERSION).u8(cell.command).raw(cell.linkId);
+  const length = cell.command === CellCommand.RELAY ? CELL_HEADER_BYTES + NONCE_BYTES + cell.payload.length : CONTROL_CELL_BYTES;
+  // A control cell's fields are followed by zero padding up to CONTROL_CELL_BYTES.
+  const writer = new ByteWriter(length).u8(CELL_VERSION).u8(cell.command).raw(cell.linkId);
   switch (cell.command) {
     case CellCommand.CREATE2:
       writer.u16(NTOR_HANDSHAKE_TYPE).u16(cell.onionskin.length).raw(cell.onionskin);
@@ -75,29 +68,33 @@ export function encodeCell(cell: Cell): Bytes {
   return writer.bytes;
 }
 
+const CONTROL_FIELDS = { [CellCommand.CREATE2]: "CREATE2", [CellCommand.CREATED2]: "CREATED2", [CellCommand.DESTROY]: "DESTROY" } as const;
+
 const malformed = (message: string) => new ProtocolError("malformed_cell", message);
 
 /** Parses and length-checks a link cell; throws ProtocolError on anything else. */
 export function decodeCell(bytes: Bytes): Cell {
-  if (bytes.length < HEADER_BYTES) throw malformed("The cell is shorter than its header.");
+  if (bytes.length < CELL_HEADER_BYTES) throw malformed("The cell is shorter than its header.");
   const reader = new ByteReader(bytes);
   const version = reader.u8();
   if (version !== CELL_VERSION) throw malformed(`Unsupported cell version ${version}.`);
   const command = reader.u8();
   const linkId = reader.raw(LINK_ID_BYTES);
+  // Control cells are exactly CONTROL_CELL_BYTES: their fields, then padding the reader ignores.
+  if (command !== CellCommand.RELAY && command in CONTROL_FIELDS && bytes.length !== CONTROL_CELL_BYTES) {
+    throw malformed(`A ${CONTROL_FIELDS[command as keyof typeof CONTROL_FIELDS]} cell must be ${CONTROL_CELL_BYTES} bytes long.`);
+  }
   switch (command) {
     case CellCommand.CREATE2: {
-      if (reader.remaining < 4) throw malformed("CREATE2 is truncated.");
       const type = reader.u16();
       const length = reader.u16();
       if (type !== NTOR_HANDSHAKE_TYPE) throw new ProtocolError("handshake_failed", `Unsupported handshake type ${type}.`);
-      if (length !== NTOR_ONIONSKIN_BYTES || reader.remaining !== length) throw malformed("CREATE2 has the wrong length.");
+      if (length !== NTOR_ONIONSKIN_BYTES) throw malformed("CREATE2 has the wrong handshake length.");
       return { command, linkId, onionskin: reader.raw(length) };
     }
     case CellCommand.CREATED2: {
-      if (reader.remaining < 2) throw malformed("CREATED2 is truncated.");
       const length = reader.u16();
-      if (length !== NTOR_REPLY_BYTES || reader.remaining !== length) throw malformed("CREATED2 has the wrong length.");
+      if (length !== NTOR_REPLY_BYTES) throw malformed("CREATED2 has the wrong reply length.");
       return { command, linkId, reply: reader.raw(length) };
     }
     case CellCommand.RELAY: {
@@ -107,10 +104,8 @@ export function decodeCell(bytes: Bytes): Cell {
       if (!isBucket(payload.length)) throw malformed("A RELAY payload must be exactly one size bucket long.");
       return { command, linkId, nonce, payload };
     }
-    case CellCommand.DESTROY: {
-      if (reader.remaining !== 1) throw malformed("DESTROY has the wrong length.");
+    case CellCommand.DESTROY:
       return { command, linkId, reason: reader.u8() };
-    }
     default:
       throw new ProtocolError("unknown_command", `Unknown cell command ${command}.`);
   }

@@ -26,7 +26,7 @@ async function mesh(count: number, exit: () => Promise<ExitResult> = async () =>
   for (let i = 0; i < count; i++) {
     const id = toHex(crypto.getRandomValues(new Uint8Array(32)));
     const onionKey = await generateX25519();
-    const address = `http://relays.test/${id}`;
+    const address = `http://relays.test/relays/${id}`;
     const tables = new MemoryRelayTables();
     const engine = new RelayEngine({ identity: { id, relayId: fromHex(id), onionKey }, tables, clock: () => 0, exit, link: { send: (to, cell) => deliver(to, cell, id) } });
     engines.set(address, { engine, tables });
@@ -89,7 +89,7 @@ describe("Circuit.build", () => {
 
   it("tears down the partial circuit and reports extend_failed when a later hop is unreachable", async () => {
     const { descriptors, transport, sent, rows } = await mesh(2);
-    const gone = { ...descriptors[1]!, address: "http://relays.test/gone" };
+    const gone = { ...descriptors[1]!, address: `http://gone.test/relays/${descriptors[1]!.id}` };
     await expect(Circuit.build([descriptors[0]!, gone], transport, { clock: () => 0 })).rejects.toMatchObject({ code: "extend_failed" });
     expect(lastDestroy(sent)).toBe(DestroyReason.PROTOCOL);
     expect(rows()).toEqual([0, 0]);

@@ -8,7 +8,7 @@ import { type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { ProtocolError } from "./errors.ts";
 import { encodeExtend2 } from "./extend.ts";
-import { type ExitError, type HttpRequestMessage, type HttpResponseMessage, decodeExitError, decodeHttpResponse, encodeHttpRequest } from "./http-message.ts";
+import { type ExitError, type HttpRequestMessage, type HttpResponseMessage, decodeExitError, decodeHttpResponse, encodeHttpRequestParts } from "./http-message.ts";
 import { NONCE_BYTES, applyLayer, nextNonce } from "./layer.ts";
 import { ntorClientFinish, ntorClientStart } from "./ntor.ts";
 import { type RelayCell, RelayCommand, openRelayCell, sealRelayCell } from "./relay-cell.ts";
@@ -102,7 +102,7 @@ export class Circuit {
 
   /** Sends the HTTP request to the last hop, which performs it as the exit. */
   async request(request: HttpRequestMessage): Promise<ExitResult> {
-    const answer = await this.exchange(this.hops.length - 1, RelayCommand.REQUEST, encodeHttpRequest(request));
+    const answer = await this.exchange(this.hops.length - 1, RelayCommand.REQUEST, encodeHttpRequestParts(request));
     if (answer.command === RelayCommand.RESPONSE) return { ok: true, response: decodeHttpResponse(answer.data) };
     if (answer.command === RelayCommand.ERROR) return { ok: false, error: decodeExitError(answer.data) };
     throw new ProtocolError("malformed_message", "The exit answered with an unexpected relay command.");
@@ -116,7 +116,7 @@ export class Circuit {
   }
 
   /** One relay cell to hop `target` and the relay cell that answers it. */
-  private async exchange(target: number, command: RelayCommand, data: Bytes): Promise<RelayCell> {
+  private async exchange(target: number, command: RelayCommand, data: Bytes | readonly Bytes[]): Promise<RelayCell> {
     if (this.destroyed) throw new ProtocolError("circuit_destroyed", "The circuit has been destroyed.");
     const seq = ++this.seq;
     const nonces = [randomBytes(NONCE_BYTES)];

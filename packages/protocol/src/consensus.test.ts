@@ -8,7 +8,7 @@ const NOW = 1_700_000_000_000;
 
 const relay = (n: number): Descriptor => ({
   id: toHex(new Uint8Array(32).fill(n)),
-  address: `https://relay-${n}.example/relays/${n}`,
+  address: `https://relay-${n}.example/relays/${toHex(new Uint8Array(32).fill(n))}`,
   onionKey: toBase64Url(new Uint8Array(32).fill(n + 100)),
   identityKey: toBase64Url(new Uint8Array(32).fill(n + 200)),
   published: NOW - 1000,

@@ -1,15 +1,16 @@
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { fromHex, fromUtf8, toBase64Url, toHex } from "./bytes.ts";
-import { type Descriptor, DescriptorSchema, SignedDescriptorSchema, descriptorSigningBytes, relayIdFor, signDescriptor, verifyDescriptor } from "./descriptor.ts";
+import { type Descriptor, DescriptorSchema, SignedDescriptorSchema, descriptorSigningBytes, isCanonicalRelayAddress, relayIdFor, signDescriptor, verifyDescriptor } from "./descriptor.ts";
 import { generateX25519, importEd25519 } from "./x25519.ts";
 
 async function fixture() {
   const identity = await importEd25519(fromHex("11".repeat(32)));
   const onion = await generateX25519();
+  const id = await relayIdFor(identity.publicKey);
   const descriptor: Descriptor = {
-    id: await relayIdFor(identity.publicKey),
-    address: "https://relay-1.example.workers.dev/relays/1",
+    id,
+    address: `https://relay-1.example.workers.dev/relays/${id}`,
     onionKey: toBase64Url(onion.publicKey),
     identityKey: toBase64Url(identity.publicKey),
     published: 1_700_000_000_000,
@@ -34,7 +35,7 @@ describe("signed descriptors", () => {
 
   it.each<[string, (d: Descriptor) => Descriptor]>([
     ["id", (d) => ({ ...d, id: "0".repeat(64) })],
-    ["address", (d) => ({ ...d, address: "https://evil.example/relays/1" })],
+    ["address", (d) => ({ ...d, address: `https://evil.example/relays/${d.id}` })],
     ["onionKey", (d) => ({ ...d, onionKey: toBase64Url(new Uint8Array(32).fill(9)) })],
     ["published", (d) => ({ ...d, published: d.published + 1 })],
   ])("are refused when the %s field was changed after signing", async (_, tamper) => {
@@ -83,6 +84,8 @@ describe("DescriptorSchema", () => {
     ["a short id", { id: "a".repeat(63) }],
     ["a non-http address", { address: "ftp://relay.example/" }],
     ["a relative address", { address: "/relays/1" }],
+    ["an address that names another relay", { address: `https://relay-1.example.workers.dev/relays/${"0".repeat(64)}` }],
+    ["an address with a space", { address: "https://relay-1.example.workers.dev/a b/relays/x" }],
     ["a 31-byte onion key", { onionKey: toBase64Url(new Uint8Array(31)) }],
     ["a negative published time", { published: -1 }],
     ["a fractional published time", { published: 1.5 }],
@@ -95,5 +98,46 @@ describe("DescriptorSchema", () => {
   it("accepts a well-formed descriptor", async () => {
     const { descriptor } = await fixture();
     expect(v.is(DescriptorSchema, descriptor)).toBe(true);
+  });
+});
+
+describe("isCanonicalRelayAddress", () => {
+  const id = "ab".repeat(32);
+  it.each([
+    `https://relay.example.workers.dev/relays/${id}`,
+    `http://127.0.0.1:8787/relays/${id}`,
+    `https://example.com/shallot/v1/relays/${id}`,
+    `http://[::1]:8787/relays/${id}`,
+  ])("accepts %s", (address) => {
+    expect(isCanonicalRelayAddress(address, id)).toBe(true);
+  });
+
+  it.each([
+    ["another relay's id", `https://relay.example/relays/${"cd".repeat(32)}`],
+    ["an uppercase id", `https://relay.example/relays/${id.toUpperCase()}`],
+    ["a dot-dot walk to another route", `https://relay.example/relays/../fetch?url=http://x/relays/${id}`],
+    ["a dot-dot segment that stays put", `https://relay.example/x/../relays/${id}`],
+    ["a dot segment", `https://relay.example/./relays/${id}`],
+    ["a percent-encoded dot-dot", `https://relay.example/relays/%2e%2e/relays/${id}`],
+    ["a percent-encoded slash", `https://relay.example/a%2fb/relays/${id}`],
+    ["a query", `https://relay.example/relays/${id}?x=1`],
+    ["an empty query", `https://relay.example/relays/${id}?`],
+    ["a fragment", `https://relay.example/relays/${id}#x`],
+    ["userinfo", `https://user:pass@relay.example/relays/${id}`],
+    ["a trailing slash", `https://relay.example/relays/${id}/`],
+    ["a trailing route", `https://relay.example/relays/${id}/cell`],
+    ["an uppercase host", `https://Relay.example/relays/${id}`],
+    ["a default port", `https://relay.example:443/relays/${id}`],
+    ["a backslash", `https://relay.example\\relays/${id}`],
+    ["a space", `https://relay.example/a b/relays/${id}`],
+    ["a tab", `https://relay.example/relays/${id}\t`],
+    ["a newline", `https://relay.example/relays/${id}\n`],
+    ["a control character in the host", `https://relay\u0001.example/relays/${id}`],
+    ["a non-ASCII host", `https://rélay.example/relays/${id}`],
+    ["another scheme", `ftp://relay.example/relays/${id}`],
+    ["no /relays/ segment", `https://relay.example/${id}`],
+    ["a double slash", `https://relay.example//relays/${id}`],
+  ])("refuses %s", (_, address) => {
+    expect(isCanonicalRelayAddress(address, id)).toBe(false);
   });
 });

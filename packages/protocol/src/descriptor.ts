@@ -15,6 +15,31 @@ export function isHttpUrl(value: string): boolean {
 }
 
 export const RelayIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "A relay id is 64 lowercase hex characters."));
+
+/** Path segments a deployment's base URL may carry before `/relays/<id>`: plain names, never "." or "..". */
+const BASE_SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9._~-]+$/;
+
+/**
+ * True when `address` is exactly `<base>/relays/<id>`: an http(s) URL already in the URL parser's
+ * canonical form (so no "..", no percent-encoding, no default port, lowercase host), with no
+ * userinfo, query or fragment, only printable ASCII, and ending in this relay's own id. Anything
+ * else could make a relay POST cells to a route that is not a relay's cell endpoint.
+ */
+export function isCanonicalRelayAddress(address: string, id: string): boolean {
+  if (address.length > 2048 || !/^[\x21-\x7e]+$/.test(address) || address.includes("%") || !/^[0-9a-f]{64}$/.test(id)) return false;
+  let url: URL;
+  try {
+    url = new URL(address);
+  } catch {
+    return false;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return false;
+  if (url.username || url.password || url.search || url.hash || address.includes("?") || address.includes("#")) return false;
+  if (url.href !== address) return false;
+  const segments = url.pathname.split("/").slice(1);
+  const tail = segments.splice(-2);
+  return tail[0] === "relays" && tail[1] === id && segments.every((segment) => BASE_SEGMENT.test(segment));
+}
 const Key32 = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/, "A key is 32 bytes in base64url."));
 const Signature = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{86}$/, "A signature is 64 bytes in base64url."));
 export const RelayAddressSchema = v.pipe(
@@ -24,13 +49,16 @@ export const RelayAddressSchema = v.pipe(
   v.check(isHttpUrl, "A relay address is an http(s) URL."),
 );
 
-export const DescriptorSchema = v.strictObject({
-  id: RelayIdSchema,
-  address: RelayAddressSchema,
-  onionKey: Key32,
-  identityKey: Key32,
-  published: v.pipe(v.number(), v.integer(), v.minValue(0)),
-});
+export const DescriptorSchema = v.pipe(
+  v.strictObject({
+    id: RelayIdSchema,
+    address: RelayAddressSchema,
+    onionKey: Key32,
+    identityKey: Key32,
+    published: v.pipe(v.number(), v.integer(), v.minValue(0)),
+  }),
+  v.check((d) => isCanonicalRelayAddress(d.address, d.id), "A relay address must be exactly <base>/relays/<id>, in canonical form."),
+);
 export type Descriptor = v.InferOutput<typeof DescriptorSchema>;
 
 export const SignedDescriptorSchema = v.strictObject({ descriptor: DescriptorSchema, signature: Signature });

@@ -4,7 +4,7 @@
 import type { Bytes } from "./bytes.ts";
 import type { CircuitKeys } from "./circuit-keys.ts";
 import { applyLayer, nextNonce } from "./layer.ts";
-import { type RelayCell, openRelayCell, sealRelayCell } from "./relay-cell.ts";
+import { type RelayCell, type SealableRelayCell, openRelayCell, sealRelayCell } from "./relay-cell.ts";
 
 export type ForwardResult =
   | { kind: "recognized"; cell: RelayCell }
@@ -23,7 +23,7 @@ export const addBackwardLayer = (keys: CircuitKeys, nonce: Bytes, payload: Bytes
   applyLayer(keys.backward.cipher, nonce, payload);
 
 /** A backward cell that starts at this hop (an answer to a cell it recognized). */
-export async function originateBackward(keys: CircuitKeys, nonce: Bytes, cell: RelayCell): Promise<Bytes> {
+export async function originateBackward(keys: CircuitKeys, nonce: Bytes, cell: SealableRelayCell): Promise<Bytes> {
   const plaintext = await sealRelayCell(keys.backward.mac, nonce, cell);
   return applyLayer(keys.backward.cipher, nonce, plaintext);
 }

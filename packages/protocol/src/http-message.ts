@@ -57,6 +57,14 @@ function decode<S extends v.GenericSchema>(schema: S, data: Bytes, what: string)
 
 export const encodeHttpRequest = ({ body, ...meta }: HttpRequestMessage): Bytes => encode(meta, body);
 export const encodeHttpResponse = ({ body, ...meta }: HttpResponseMessage): Bytes => encode(meta, body);
+
+/** The same bytes as encode(), as [head, body]: a sealer writes them once instead of copying the body twice. */
+function encodeParts(meta: unknown, body: Bytes): [Bytes, Bytes] {
+  const json = utf8(JSON.stringify(meta));
+  return [new ByteWriter(4 + json.length).u32(json.length).raw(json).bytes, body];
+}
+export const encodeHttpRequestParts = ({ body, ...meta }: HttpRequestMessage): [Bytes, Bytes] => encodeParts(meta, body);
+export const encodeHttpResponseParts = ({ body, ...meta }: HttpResponseMessage): [Bytes, Bytes] => encodeParts(meta, body);
 export const encodeExitError = (error: ExitError): Bytes => encode(error, new Uint8Array(0));
 
 export function decodeHttpRequest(data: Bytes): HttpRequestMessage {

@@ -19,6 +19,7 @@ export * from "./padding.ts";
 export * from "./path.ts";
 export * from "./relay-cell.ts";
 export * from "./relay-engine.ts";
+export * from "./rate-limit.ts";
 export * from "./replay-window.ts";
 export * from "./x25519.ts";
 export * from "./memory-tables.ts";

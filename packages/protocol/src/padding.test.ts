@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_BUCKET, MIN_BUCKET, bucketFor, isBucket } from "./padding.ts";
+import { LARGE_BUCKET_STEP, MAX_BUCKET, MIN_BUCKET, bucketFor, isBucket } from "./padding.ts";
 import { MAX_RELAY_DATA, RELAY_HEADER_BYTES, RelayCommand, sealRelayCell } from "./relay-cell.ts";
 
 const hmacKey = () => crypto.subtle.importKey("raw", new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
@@ -13,27 +13,32 @@ describe("bucketFor", () => {
     [1024, 1024],
     [1025, 2048],
     [100_000, 131_072],
+    [1024 * 1024, 1024 * 1024],
+    [1024 * 1024 + 1, 2 * 1024 * 1024],
+    [8 * 1024 * 1024 + 300, 9 * 1024 * 1024],
     [MAX_BUCKET - 1, MAX_BUCKET],
     [MAX_BUCKET, MAX_BUCKET],
   ])("puts %d bytes in the %d-byte bucket", (length, bucket) => {
     expect(bucketFor(length)).toBe(bucket);
   });
 
-  it("refuses anything larger than 16 MiB", () => {
-    expect(MAX_BUCKET).toBe(16 * 1024 * 1024);
+  it("refuses anything larger than 9 MiB", () => {
+    expect(MAX_BUCKET).toBe(9 * 1024 * 1024);
     expect(() => bucketFor(MAX_BUCKET + 1)).toThrow(RangeError);
   });
 });
 
 describe("isBucket", () => {
-  it("is true exactly for the powers of two from 512 to 16 MiB", () => {
+  it("is true exactly for the powers of two from 512 to 1 MiB and the whole MiB up to 9 MiB", () => {
     const buckets: number[] = [];
-    for (let size = MIN_BUCKET; size <= MAX_BUCKET; size *= 2) buckets.push(size);
-    expect(buckets).toHaveLength(16);
+    for (let size = MIN_BUCKET; size <= LARGE_BUCKET_STEP; size *= 2) buckets.push(size);
+    for (let size = 2 * LARGE_BUCKET_STEP; size <= MAX_BUCKET; size += LARGE_BUCKET_STEP) buckets.push(size);
+    expect(buckets).toHaveLength(12 + 8);
     for (const size of buckets) expect(isBucket(size)).toBe(true);
+    for (const size of buckets) expect(bucketFor(size)).toBe(size);
   });
 
-  it.each([0, 1, 256, 511, 513, 768, 1000, 3 * 512, MAX_BUCKET - 1, MAX_BUCKET + 1, MAX_BUCKET * 2])("is false for %d", (length) => {
+  it.each([0, 1, 256, 511, 513, 768, 1000, 3 * 512, 1536 * 1024, 3 * 1024 * 1024 + 512, MAX_BUCKET - 1, MAX_BUCKET + 1, 10 * 1024 * 1024, 16 * 1024 * 1024])("is false for %d", (length) => {
     expect(isBucket(length)).toBe(false);
   });
 });

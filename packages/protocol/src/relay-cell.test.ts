@@ -99,11 +99,11 @@ describe("sealRelayCell / openRelayCell", () => {
   it("refuses an authentic cell whose length field runs past its end", async () => {
     const raw = rawKey(6);
     const sealed = await sealRelayCell(await hmacKey(raw), nonce, cell);
-    new DataView(sealed.buffer).setUint32(23, 512 - RELAY_HEADER_BYTES + 1);
+    new DataView(sealed.buffer, sealed.byteOffset).setUint32(23, 512 - RELAY_HEADER_BYTES + 1);
     sealed.set(await digestOf(raw, nonce, sealed), 2);
     await expect(openRelayCell(await hmacKey(raw), nonce, sealed)).rejects.toMatchObject({ code: "malformed_cell" });
     // One byte less is exactly the room there is, and is accepted.
-    new DataView(sealed.buffer).setUint32(23, 512 - RELAY_HEADER_BYTES);
+    new DataView(sealed.buffer, sealed.byteOffset).setUint32(23, 512 - RELAY_HEADER_BYTES);
     sealed.set(await digestOf(raw, nonce, sealed), 2);
     expect((await openRelayCell(await hmacKey(raw), nonce, sealed))?.data.length).toBe(512 - RELAY_HEADER_BYTES);
   });

@@ -38,13 +38,24 @@ async function digest(mac: CryptoKey, nonce: Bytes, cell: Bytes): Promise<Bytes>
   return new Uint8Array(await crypto.subtle.sign("HMAC", mac, input), 0, DIGEST_BYTES);
 }
 
+/** A relay cell to seal; its data may come in parts (a message's head and body), written once. */
+export interface SealableRelayCell extends Omit<RelayCell, "data"> {
+  data: Bytes | readonly Bytes[];
+}
+
 /** Builds the padded plaintext of a relay cell and seals its digest with `mac`. */
-export async function sealRelayCell(mac: CryptoKey, nonce: Bytes, cell: RelayCell): Promise<Bytes> {
-  if (cell.data.length > MAX_RELAY_DATA) throw new ProtocolError("message_too_large", "The message is larger than the largest cell.");
-  const writer = new ByteWriter(bucketFor(RELAY_HEADER_BYTES + cell.data.length));
-  writer.u16(0).raw(new Uint8Array(DIGEST_BYTES)).u32(cell.seq).u8(cell.command).u32(cell.data.length).raw(cell.data);
-  writer.bytes.set(await digest(mac, nonce, writer.bytes), DIGEST_OFFSET);
-  return writer.bytes;
+export async function sealRelayCell(mac: CryptoKey, nonce: Bytes, cell: SealableRelayCell): Promise<Bytes> {
+  const parts = cell.data instanceof Uint8Array ? [cell.data] : cell.data;
+  const length = parts.reduce((sum, part) => sum + part.length, 0);
+  if (length > MAX_RELAY_DATA) throw new ProtocolError("message_too_large", "The message is larger than the largest cell.");
+  // Written after the nonce in one buffer, so the digest over nonce || cell needs no second copy
+  // of a cell that may be megabytes long.
+  const writer = new ByteWriter(nonce.length + bucketFor(RELAY_HEADER_BYTES + length));
+  writer.raw(nonce).u16(0).raw(new Uint8Array(DIGEST_BYTES)).u32(cell.seq).u8(cell.command).u32(length);
+  for (const part of parts) writer.raw(part);
+  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", mac, writer.bytes), 0, DIGEST_BYTES);
+  writer.bytes.set(tag, nonce.length + DIGEST_OFFSET);
+  return writer.bytes.subarray(nonce.length);
 }
 
 /** Returns the relay cell if this plaintext is recognized by `mac`, or null if it is meant for another hop. */

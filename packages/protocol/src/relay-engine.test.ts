@@ -184,11 +184,67 @@ describe("RelayEngine with the client", () => {
     const corrupting: CellTransport = {
       send: async (address, cell) => {
         const answer = await transport.send(address, cell);
-        if (answer[1] === CellCommand.CREATED2) answer[answer.length - 1]! ^= 1;
+        // The last byte of the reply (its AUTH), before the padding.
+        if (answer[1] === CellCommand.CREATED2) answer[2 + 16 + 2 + 64 - 1]! ^= 1;
         return answer;
       },
     };
     await expect(Circuit.build(relays.map((r) => r.descriptor), corrupting, { clock: () => 0 })).rejects.toMatchObject({ code: "handshake_failed" });
     expect(relays[0]!.tables.keys.size).toBe(0);
+  });
+});
+
+describe("RelayEngine's own DESTROY reasons", () => {
+  it("forwards a client's DESTROY with a reason of its own, never the byte it received", async () => {
+    const { relays, transport } = await mesh();
+    const circuit = await Circuit.build(relays.map((r) => r.descriptor), transport, { clock: () => 0 });
+    // Any byte the client chooses: were it passed on, the exit would read it (an 8-bit channel).
+    await circuit.destroy(0xab);
+    const sentOn = [relays[0]!, relays[1]!].map((r) => decodeCell(r.forwarded.at(-1) as Uint8Array<ArrayBuffer>));
+    for (const cell of sentOn) expect(cell).toMatchObject({ command: CellCommand.DESTROY, reason: DestroyReason.DESTROYED });
+    const received = decodeCell(relays[2]!.received.at(-1) as Uint8Array<ArrayBuffer>);
+    expect(received).toMatchObject({ command: CellCommand.DESTROY, reason: DestroyReason.DESTROYED });
+    expect(relays.map((r) => r.tables.keys.size + r.tables.transfers.size)).toEqual([0, 0, 0]);
+  });
+
+  it("acknowledges a DESTROY without echoing its reason", async () => {
+    const { relays } = await mesh(1);
+    const answer = decodeCell((await relays[0]!.engine.handle(encodeCell({ command: CellCommand.DESTROY, linkId: new Uint8Array(16), reason: 0x77 }), CLIENT_NEIGHBOUR)) as Uint8Array<ArrayBuffer>);
+    expect(answer).toMatchObject({ command: CellCommand.DESTROY, reason: DestroyReason.NONE });
+  });
+});
+
+describe("RelayEngine extends only to a relay's own cell endpoint", () => {
+  const extendTo = async (rewrite: (address: string, id: string) => string) => {
+    const { relays, transport } = await mesh();
+    const path = relays.map((r) => r.descriptor);
+    const target = path[2]!;
+    const crafted = { ...target, address: rewrite(target.address, target.id) };
+    const outcome = await Circuit.build([path[0]!, path[1]!, crafted], transport, { clock: () => 0 }).then(
+      () => "built",
+      (error: { code?: string; message?: string }) => `${error.code}: ${error.message}`,
+    );
+    return { outcome, sentByMiddle: relays[1]!.forwarded.length, rows: relays.map((r) => r.tables.keys.size + r.tables.transfers.size) };
+  };
+
+  it("extends to <base>/relays/<id>", async () => {
+    expect((await extendTo((address) => address)).outcome).toBe("built");
+  });
+
+  it.each([
+    ["a dot-dot walk to the gateway", (a: string, id: string) => `${a.slice(0, -id.length - 8)}/relays/../fetch?url=http://x.test/${id}`],
+    ["a percent-encoded walk", (a: string, id: string) => `${a.slice(0, -id.length - 8)}/relays/%2e%2e/relays/${id}`],
+    ["a query after the id", (a: string) => `${a}?url=http://x.test/`],
+    ["a fragment", (a: string) => `${a}#cell`],
+    ["userinfo", (a: string) => a.replace("http://", "http://user:pw@")],
+    ["a trailing route", (a: string) => `${a}/cell`],
+    ["another relay's id", (a: string, id: string) => a.replace(id, "0".repeat(64))],
+    ["a space", (a: string, id: string) => a.replace(`/relays/${id}`, `/relays /${id}`)],
+  ])("refuses %s before any cell leaves the relay", async (_, rewrite) => {
+    const { outcome, sentByMiddle, rows } = await extendTo(rewrite);
+    expect(outcome).toMatch(/^extend_failed: .*canonical/);
+    // The middle sent nothing anywhere: not even the CREATE2.
+    expect(sentByMiddle).toBe(0);
+    expect(rows).toEqual([0, 0, 0]);
   });
 });

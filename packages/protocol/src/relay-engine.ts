@@ -7,11 +7,12 @@ import { type Cell, CellCommand, DestroyReason, LINK_ID_BYTES, decodeCell, encod
 import { type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
 import type { ExitResult } from "./client.ts";
 import { ProtocolError, isProtocolError } from "./errors.ts";
+import { isCanonicalRelayAddress } from "./descriptor.ts";
 import { decodeExtend2 } from "./extend.ts";
-import { type HttpRequestMessage, decodeHttpRequest, encodeExitError, encodeHttpResponse } from "./http-message.ts";
+import { type HttpRequestMessage, decodeHttpRequest, encodeExitError, encodeHttpResponseParts } from "./http-message.ts";
 import { addBackwardLayer, originateBackward, peelForward } from "./hop.ts";
 import { type NtorRelayIdentity, ntorServer } from "./ntor.ts";
-import { type RelayCell, RelayCommand } from "./relay-cell.ts";
+import { MAX_RELAY_DATA, type RelayCell, RelayCommand, type SealableRelayCell } from "./relay-cell.ts";
 
 /** The neighbour name of a sender that is not a relay (the onion proxy). */
 export const CLIENT_NEIGHBOUR = "client";
@@ -83,8 +84,9 @@ export class RelayEngine {
       case CellCommand.RELAY:
         return this.relay(cell, neighbour);
       case CellCommand.DESTROY:
-        await this.destroy(toHex(cell.linkId), neighbour, cell.reason);
-        return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason: cell.reason });
+        // The reason received stays here: passing it on would give the sender a channel to later hops.
+        await this.destroy(toHex(cell.linkId), neighbour, DestroyReason.DESTROYED);
+        return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason: DestroyReason.NONE });
       case CellCommand.CREATED2:
         throw new ProtocolError("unknown_command", "CREATED2 is only ever an answer.");
     }
@@ -92,29 +94,35 @@ export class RelayEngine {
 
   /** Tears down the circuit whose client-side or exit-side end is (linkId, neighbour), forwarding DESTROY onwards. */
   async destroy(linkId: string, neighbour: string, reason: number = DestroyReason.REQUESTED): Promise<void> {
+    const owed = this.forgetCircuit(linkId, neighbour, reason);
+    if (owed) {
+      await this.options.link.send(owed.address, owed.cell).catch(() => {
+        // The next hop is gone or unreachable: its idle expiry erases its rows.
+      });
+    }
+  }
+
+  /**
+   * Erases the circuit's rows at once and returns the DESTROY still owed to the next hop, if any,
+   * for the caller to send when and how it likes (a relay expiring many circuits sends them in
+   * the background, a few at a time). A DESTROY from further along the circuit owes nothing: the
+   * client learns on its next cell.
+   */
+  forgetCircuit(linkId: string, neighbour: string, reason: number): { address: string; cell: Bytes } | null {
     const { tables } = this.options;
-    const keys = tables.getKeys(linkId, neighbour);
-    if (keys) {
+    if (tables.getKeys(linkId, neighbour)) {
       const transfer = tables.getTransfer(linkId, neighbour);
       this.forget(linkId, neighbour);
-      if (transfer) await this.sendDestroy(transfer, reason);
-      return;
+      return transfer ? { address: transfer.outAddress, cell: encodeCell({ command: CellCommand.DESTROY, linkId: fromHex(transfer.outLinkId), reason }) } : null;
     }
-    // A DESTROY from further along the circuit: erase our end; the client learns on its next cell.
     const back = tables.getTransferBack(linkId, neighbour);
     if (back) this.forget(back.inLinkId, back.inNeighbour);
+    return null;
   }
 
   private forget(linkId: string, neighbour: string): void {
     this.options.tables.deleteCircuit(linkId, neighbour);
     this.keyCache.delete(`${linkId}/${neighbour}`);
-  }
-
-  private async sendDestroy(transfer: TransferRow, reason: number): Promise<void> {
-    const cell = encodeCell({ command: CellCommand.DESTROY, linkId: fromHex(transfer.outLinkId), reason });
-    await this.options.link.send(transfer.outAddress, cell).catch(() => {
-      // The next hop is gone or unreachable: its idle expiry erases its rows.
-    });
   }
 
   private async create(cell: Extract<Cell, { command: 1 }>, neighbour: string): Promise<Bytes> {
@@ -165,8 +173,12 @@ export class RelayEngine {
       if (!transfer) return teardown(DestroyReason.INTEGRITY);
       let answer: Cell;
       try {
-        const next = encodeCell({ command: CellCommand.RELAY, linkId: fromHex(transfer.outLinkId), nonce: peeled.nonce, payload: peeled.payload });
-        answer = decodeCell(await this.options.link.send(transfer.outAddress, next));
+        let next: Bytes | null = encodeCell({ command: CellCommand.RELAY, linkId: fromHex(transfer.outLinkId), nonce: peeled.nonce, payload: peeled.payload });
+        // Nothing of the forward cell is needed once it is sent: let it go while the answer is awaited.
+        peeled = null as unknown as typeof peeled;
+        const sending = this.options.link.send(transfer.outAddress, next);
+        next = null;
+        answer = decodeCell(await sending);
       } catch {
         return teardown(DestroyReason.DESTROYED);
       }
@@ -188,7 +200,7 @@ export class RelayEngine {
   }
 
   /** A relay cell addressed to this hop; null means "protocol violation, destroy". */
-  private async recognized(cell: RelayCell, linkId: string, neighbour: string): Promise<Omit<RelayCell, "seq"> | null> {
+  private async recognized(cell: RelayCell, linkId: string, neighbour: string): Promise<Omit<SealableRelayCell, "seq"> | null> {
     const isLastHop = !this.options.tables.getTransfer(linkId, neighbour);
     switch (cell.command) {
       case RelayCommand.EXTEND2:
@@ -211,6 +223,8 @@ export class RelayEngine {
     }
     const nextId = toHex(extend.relayId);
     if (nextId === identity.id) return fail("A circuit may not pass through the same relay twice in a row.");
+    // Only a relay's own cell endpoint: a crafted address could reach other routes of a relay's worker.
+    if (!isCanonicalRelayAddress(extend.address, nextId)) return fail("The address is not the canonical address <base>/relays/<id> of the relay named.");
     // Without this a client could make relays POST to addresses of their own private network.
     if (this.options.mayExtendTo && !this.options.mayExtendTo(extend.address)) return fail("This relay's policy refuses to extend to that address.");
     const outLink = randomBytes(LINK_ID_BYTES);
@@ -231,7 +245,7 @@ export class RelayEngine {
     return { command: RelayCommand.EXTENDED2, data: answer.reply };
   }
 
-  private async exitRequest(data: Bytes): Promise<Omit<RelayCell, "seq">> {
+  private async exitRequest(data: Bytes): Promise<Omit<SealableRelayCell, "seq">> {
     let result: ExitResult;
     try {
       result = await this.options.exit(decodeHttpRequest(data));
@@ -239,8 +253,10 @@ export class RelayEngine {
       const message = isProtocolError(error) ? error.message : "The exit could not perform the request.";
       result = { ok: false, error: { error: isProtocolError(error) ? error.code : "exit_failed", message, status: isProtocolError(error) ? 400 : 502 } };
     }
-    return result.ok
-      ? { command: RelayCommand.RESPONSE, data: encodeHttpResponse(result.response) }
-      : { command: RelayCommand.ERROR, data: encodeExitError(result.error) };
+    if (!result.ok) return { command: RelayCommand.ERROR, data: encodeExitError(result.error) };
+    const encoded = encodeHttpResponseParts(result.response);
+    // Head and body must fit the largest cell; past it the client gets a reason, not a torn circuit.
+    if (encoded[0].length + encoded[1].length > MAX_RELAY_DATA) return { command: RelayCommand.ERROR, data: encodeExitError({ error: "response_too_large", message: "The destination's response does not fit the largest cell.", status: 502 }) };
+    return { command: RelayCommand.RESPONSE, data: encoded };
   }
 }

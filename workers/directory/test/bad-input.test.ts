@@ -26,10 +26,26 @@ describe("bad input stores nothing", () => {
     await expectRejected(() => sendJson("POST", "/descriptors", { descriptor: { ...descriptor, address: "ftp://relay.test/" }, signature }), 400, "invalid_request");
   });
 
+  it.each([
+    ["a control character", (base: string, id: string) => `${base}/relays/${id}\u0007`],
+    ["a space", (base: string, id: string) => `${base}/a b/relays/${id}`],
+    ["a newline (which would split lines in the CLI's -v output)", (base: string, id: string) => `${base}/x\nFAKE/relays/${id}`],
+    ["a path that walks to another route", (base: string, id: string) => `${base}/relays/../fetch?url=${id}`],
+    ["a query", (base: string, id: string) => `${base}/relays/${id}?x=1`],
+    ["a percent-encoded segment", (base: string, id: string) => `${base}/%2e%2e/relays/${id}`],
+    ["userinfo", (base: string, id: string) => `${base.replace("https://", "https://u:p@")}/relays/${id}`],
+    ["another relay's id", (base: string) => `${base}/relays/${"0".repeat(64)}`],
+  ])("refuses a descriptor whose address has %s, however well it is signed", async (_, make) => {
+    const relay = await makeRelay();
+    const base = relay.address.slice(0, relay.address.indexOf("/relays/"));
+    await expectRejected(async () => sendJson("POST", "/descriptors", await relay.signed({ address: make(base, relay.id) })), 400, "invalid_request");
+    expect(await storedIds()).not.toContain(relay.id);
+  });
+
   it("rejects a descriptor whose signature does not cover its content", async () => {
     const relay = await makeRelay();
     const signed = await relay.signed();
-    const tampered = { ...signed, descriptor: { ...signed.descriptor, address: "https://evil.test/" } };
+    const tampered = { ...signed, descriptor: { ...signed.descriptor, address: `https://evil.test/relays/${signed.descriptor.id}` } };
     await expectRejected(() => sendJson("POST", "/descriptors", tampered), 400, "bad_signature");
   });
 
@@ -46,8 +62,8 @@ describe("bad input stores nothing", () => {
   });
 
   it("refuses a relay whose address is loopback or private", async () => {
-    for (const address of ["http://127.0.0.1:8787/relays/x", "http://10.0.0.7/relays/x", "http://localhost/relays/x"]) {
-      const relay = await makeRelay(address);
+    for (const base of ["http://127.0.0.1:8787", "http://10.0.0.7", "http://localhost"]) {
+      const relay = await makeRelay(base);
       await expectRejected(() => relay.register(), 400, "address_refused");
       expect(await storedIds()).not.toContain(relay.id);
     }
@@ -56,15 +72,15 @@ describe("bad input stores nothing", () => {
   it("refuses a descriptor whose id is not the fingerprint of its identity key", async () => {
     const owner = await makeRelay();
     await owner.register();
-    const impostor = await makeRelay("https://impostor.test/");
-    await expectRejected(async () => sendJson("POST", "/descriptors", await impostor.signed({ id: owner.id })), 400, "bad_signature");
+    const impostor = await makeRelay("https://impostor.test");
+    await expectRejected(async () => sendJson("POST", "/descriptors", await impostor.signed({ id: owner.id, address: `https://impostor.test/relays/${owner.id}` })), 400, "bad_signature");
     const listed = JSON.parse((await fetchConsensus()).document).relays.find((r: { id: string }) => r.id === owner.id);
     expect(listed.address).toBe(owner.address);
   });
 
   it("refuses to roll a relay back to an older descriptor", async () => {
     const relay = await makeRelay();
-    const older = await relay.signed({ published: Date.now() - 2000, address: "https://old.test/" });
+    const older = await relay.signed({ published: Date.now() - 2000, address: `https://old.test/relays/${relay.id}` });
     await relay.register({ published: Date.now() });
     await expectRejected(() => sendJson("POST", "/descriptors", older), 400, "stale_descriptor");
   });

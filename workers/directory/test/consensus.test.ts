@@ -20,7 +20,7 @@ describe("registration and the consensus", () => {
     expect(document.validUntil - document.published).toBe(30_000);
     expect((await call("/consensus")).headers.get("cache-control")).toBe("no-store");
 
-    const altered = { ...signed, document: signed.document.replace(relay.address, "https://evil.test/") };
+    const altered = { ...signed, document: signed.document.replace(relay.address, `https://evil.test/relays/${relay.id}`) };
     expect(altered.document).not.toBe(signed.document);
     await expect(verifyConsensus(altered, directoryPublicKey(), Date.now())).rejects.toMatchObject({ code: "bad_signature" });
   });
@@ -57,9 +57,9 @@ describe("registration and the consensus", () => {
     const relay = await makeRelay();
     await relay.register();
     await fetchConsensus();
-    await relay.register({ address: "https://moved.test/relay" });
+    await relay.register({ address: `https://moved.test/relays/${relay.id}` });
     const { document } = await verifiedConsensus();
-    expect(document.relays.find((r) => r.id === relay.id)?.address).toBe("https://moved.test/relay");
+    expect(document.relays.find((r) => r.id === relay.id)?.address).toBe(`https://moved.test/relays/${relay.id}`);
   });
 
   it("regenerates the consensus once it is older than a third of the TTL", async () => {

@@ -27,10 +27,12 @@ export const call = (path: string, init?: RequestInit) => exports.default.fetch(
 export const sendJson = (method: string, path: string, body: unknown) =>
   call(path, { method, headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
 
-export async function makeRelay(address = `https://relay-${toHex(randomBytes(3))}.test/`) {
+/** A relay of a deployment at `base`: its address is the canonical `<base>/relays/<id>`. */
+export async function makeRelay(base = `https://relay-${toHex(randomBytes(3))}.test`) {
   const identity = await generateEd25519();
   const onion = await generateX25519();
   const id = await relayIdFor(identity.publicKey);
+  const address = `${base}/relays/${id}`;
   const descriptor = (changes: Partial<Descriptor> = {}): Descriptor => ({
     id,
     address,

@@ -1,39 +1,28 @@
 // The gateway as the user's onion proxy: one OnionProxy per isolate (the protocol's: consensus feed,
 // failed relays, circuit pool, retry rule) over this deployment's links. Used by /fetch and /auth/*.
 
-import * as v from "valibot";
-import { CLIENT_NEIGHBOUR, type CellTransport, type ExitResult, type HttpRequestMessage, LinkError, OnionProxy, RelayIdSchema, isProtocolError } from "@shallot/protocol";
+import { type CellTransport, type ExitResult, type HttpRequestMessage, LinkError, OnionProxy, isProtocolError } from "@shallot/protocol";
 import { DirectoryError, fetchConsensus } from "./directory-client.ts";
 import { type Env, readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
 import { sendCell } from "./link.ts";
-import { selfBinding } from "./self.ts";
 
 /**
- * Cells to an entry of this deployment go straight to its object, skipping an HTTP layer; to any
- * other deployment over the link. A failure is always a LinkError naming the entry's address.
+ * Cells to an entry of this deployment go straight to its object by RPC, skipping an HTTP layer;
+ * to any other deployment over the link. Either way with the link's deadlines, and a failure is
+ * always a LinkError naming the entry's address.
  */
 function gatewayTransport(env: Env, localPrefix: string): CellTransport {
+  const config = readConfig(env);
+  const options = { localPrefix, relays: env.RELAY, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs + config.exitTimeoutMs };
   return {
     async send(address, cell) {
-      if (!address.startsWith(localPrefix)) {
-        try {
-          return await sendCell(address, cell, { localPrefix, self: selfBinding() });
-        } catch (error) {
-          if (error instanceof LinkError) throw error;
-          throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached or dropped the connection.`);
-        }
-      }
-      const id = address.slice(localPrefix.length);
-      if (!v.is(RelayIdSchema, id)) throw new LinkError(address, 404, "unknown_relay", `The relay at ${address} refused the cell (404 unknown_relay).`);
-      let result: Awaited<ReturnType<DurableObjectStub<import("./relay.ts").Relay>["handleCell"]>>;
       try {
-        result = await env.RELAY.get(env.RELAY.idFromName(id)).handleCell(cell as Uint8Array<ArrayBuffer>, CLIENT_NEIGHBOUR);
-      } catch {
-        throw new LinkError(address, 0, "link_failed", `The relay at ${address} failed while handling the cell.`);
+        return await sendCell(address, cell, options);
+      } catch (error) {
+        if (error instanceof LinkError) throw error;
+        throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached or dropped the connection.`);
       }
-      if (!result.ok) throw new LinkError(address, result.status, result.error, `The relay at ${address} refused the cell (${result.status} ${result.error}): ${result.message}`);
-      return result.cell as Uint8Array<ArrayBuffer>;
     },
   };
 }

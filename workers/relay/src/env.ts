@@ -1,4 +1,4 @@
-// Bindings and configuration of the relay worker, parsed once per use with defaults.
+// Bindings and configuration of the relay worker, parsed with defaults (once per env object).
 
 import * as v from "valibot";
 import type { Relay } from "./relay.ts";
@@ -28,6 +28,14 @@ export interface Env {
   CIRCUIT_IDLE_MS?: string;
   CIRCUIT_REUSE_MS?: string;
   EXIT_TIMEOUT_MS?: string;
+  LINK_TIMEOUT_MS?: string;
+  MAX_CIRCUITS?: string;
+  CREATE_BURST?: string;
+  CREATE_RATE?: string;
+  RELAY_CREATE_BURST?: string;
+  RELAY_CREATE_RATE?: string;
+  MAX_INFLIGHT_CELLS?: string;
+  MAX_INFLIGHT_BYTES?: string;
 }
 
 const positive = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.minValue(1)), String(fallback));
@@ -40,6 +48,14 @@ const ConfigSchema = v.object({
   CIRCUIT_IDLE_MS: positive(120_000),
   CIRCUIT_REUSE_MS: positive(10_000),
   EXIT_TIMEOUT_MS: positive(30_000),
+  LINK_TIMEOUT_MS: positive(5_000),
+  MAX_CIRCUITS: positive(10_000),
+  CREATE_BURST: positive(100),
+  CREATE_RATE: positive(20),
+  RELAY_CREATE_BURST: positive(400),
+  RELAY_CREATE_RATE: positive(100),
+  MAX_INFLIGHT_CELLS: positive(256),
+  MAX_INFLIGHT_BYTES: positive(48 * 1024 * 1024),
 });
 
 export interface RelayConfig {
@@ -49,10 +65,35 @@ export interface RelayConfig {
   circuitIdleMs: number;
   circuitReuseMs: number;
   exitTimeoutMs: number;
+  /** Deadline of a hop-to-hop exchange of a control cell; a RELAY cell may also wait for the exit's fetch. */
+  linkTimeoutMs: number;
+  /** Circuits (key rows) one relay holds at most. */
+  maxCircuits: number;
+  /** CREATE2 per neighbour: burst, then per second. */
+  createBurst: number;
+  createRate: number;
+  /** CREATE2 for the whole relay, whoever sends them. */
+  relayCreateBurst: number;
+  relayCreateRate: number;
+  /** Cells one relay works on at once. */
+  maxInflightCells: number;
+  /** Bytes of cells and bodies held at once by the whole isolate (every relay and the gateway in it). */
+  maxInflightBytes: number;
 }
+
+const parsedConfigs = new WeakMap<Env, RelayConfig>();
 
 /** Throws a readable error naming the bad variable; callers turn it into a 503. */
 export function readConfig(env: Env): RelayConfig {
+  // The env object is the same for the life of an isolate: parse it once, not on every cell.
+  const cached = parsedConfigs.get(env);
+  if (cached) return cached;
+  const config = parseConfig(env);
+  parsedConfigs.set(env, config);
+  return config;
+}
+
+function parseConfig(env: Env): RelayConfig {
   const parsed = v.safeParse(ConfigSchema, env);
   if (!parsed.success) {
     const name = parsed.issues[0]?.path?.[0]?.key;
@@ -66,5 +107,13 @@ export function readConfig(env: Env): RelayConfig {
     circuitIdleMs: c.CIRCUIT_IDLE_MS,
     circuitReuseMs: c.CIRCUIT_REUSE_MS,
     exitTimeoutMs: c.EXIT_TIMEOUT_MS,
+    linkTimeoutMs: c.LINK_TIMEOUT_MS,
+    maxCircuits: c.MAX_CIRCUITS,
+    createBurst: c.CREATE_BURST,
+    createRate: c.CREATE_RATE,
+    relayCreateBurst: c.RELAY_CREATE_BURST,
+    relayCreateRate: c.RELAY_CREATE_RATE,
+    maxInflightCells: c.MAX_INFLIGHT_CELLS,
+    maxInflightBytes: c.MAX_INFLIGHT_BYTES,
   };
 }

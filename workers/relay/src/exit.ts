@@ -2,6 +2,7 @@
 // or the failure, as data for the way back. Never throws.
 
 import { type ExitError, type ExitResult, type HttpRequestMessage, classifyDestination, endToEndHeaders, forwardedRequestHeaders } from "@shallot/protocol";
+import { DeadlineError, withDeadline } from "./deadline.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
 
@@ -20,26 +21,26 @@ export async function performExitRequest(request: HttpRequestMessage, config: Pi
   }
   if (request.body.length > config.maxBodyBytes) return refuse("body_too_large", "The request body exceeds the exit's limit.", 413);
 
-  let response: Response;
   try {
-    response = await fetch(url, {
-      method: request.method,
-      // By allowlist: no header that could name the sender reaches the origin, whatever its name.
-      headers: forwardedRequestHeaders(request.headers),
-      body: request.method === "GET" || request.method === "HEAD" ? undefined : request.body,
-      redirect: "manual",
-      signal: AbortSignal.timeout(config.exitTimeoutMs),
+    // One deadline for the answer and its whole body: an origin that drips its body is cut off too.
+    return await withDeadline(config.exitTimeoutMs, async (signal): Promise<ExitResult> => {
+      const response = await fetch(url, {
+        method: request.method,
+        // By allowlist: no header that could name the sender reaches the origin, whatever its name.
+        headers: forwardedRequestHeaders(request.headers),
+        body: request.method === "GET" || request.method === "HEAD" ? undefined : request.body,
+        redirect: "manual",
+        signal,
+      });
+      const body = await readBodyLimited(response, config.maxBodyBytes);
+      if (body === null) return refuse("response_too_large", "The destination's response exceeds the exit's body limit.", 502);
+      // fetch() has already decoded the body, so its former encoding and length no longer apply.
+      const headers = endToEndHeaders(response.headers).filter(([name]) => name !== "content-encoding");
+      return { ok: true, response: { status: response.status, statusText: response.statusText, headers, body } };
     });
   } catch (error) {
-    const timedOut = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError");
-    return timedOut
+    return error instanceof DeadlineError
       ? refuse("exit_timeout", "The destination did not answer in time.", 504)
       : refuse("exit_fetch_failed", "The exit could not reach the destination.", 502);
   }
-
-  const body = await readBodyLimited(response, config.maxBodyBytes);
-  if (body === null) return refuse("response_too_large", "The destination's response exceeds the exit's body limit.", 502);
-  // fetch() has already decoded the body, so its former encoding and length no longer apply.
-  const headers = endToEndHeaders(response.headers).filter(([name]) => name !== "content-encoding");
-  return { ok: true, response: { status: response.status, statusText: response.statusText, headers, body } };
 }

@@ -5,10 +5,11 @@ import { Hono } from "hono";
 import * as v from "valibot";
 import { CELL_CONTENT_TYPE, CLIENT_NEIGHBOUR, MAX_CELL_BYTES, NEIGHBOUR_HEADER, RelayIdSchema, exportPrivateKey, generateEd25519, logLabel, relayIdFor } from "@shallot/protocol";
 import { requireAdmin } from "./admin.ts";
-import type { Env } from "./env.ts";
+import { type Env, readConfig } from "./env.ts";
 import { handleAuthFlow } from "./auth-proxy.ts";
 import { handleGatewayFetch } from "./gateway.ts";
-import { errorResponse } from "./http-error.ts";
+import { errorResponse, retryLater } from "./http-error.ts";
+import { claimBytes } from "./inflight.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";
@@ -72,11 +73,22 @@ app.post("/relays/:id/cell", async (c) => {
   if (!stub) return unknownRelay();
   const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? CLIENT_NEIGHBOUR;
   if (neighbour !== CLIENT_NEIGHBOUR && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
-  const cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
-  if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
-  const result = await stub.handleCell(cell, neighbour);
-  if (!result.ok) return errorResponse(result.status, result.error, result.message);
-  return new Response(result.cell, { headers: { "content-type": CELL_CONTENT_TYPE } });
+  const declared = Number(c.req.header("content-length") ?? Number.NaN);
+  if (declared > MAX_CELL_BYTES) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
+  // The body is held here while the relay works on it: charged to the isolate's budget first.
+  const claim = claimBytes(Number.isFinite(declared) ? declared : MAX_CELL_BYTES, readConfig(c.env).maxInflightBytes);
+  if (!claim) return retryLater(errorResponse(503, "relay_busy", "This relay's worker holds too many bytes in flight; try again shortly."), 1);
+  try {
+    const cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
+    if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
+    // Cloudflare sets CF-Connecting-IP on requests from the internet: clients are rate-limited by it (in memory only).
+    const source = neighbour === CLIENT_NEIGHBOUR ? c.req.header("cf-connecting-ip") : undefined;
+    const result = await stub.handleCell(cell, neighbour, source);
+    if (!result.ok) return retryLater(errorResponse(result.status, result.error, result.message), result.retryAfter);
+    return new Response(result.cell, { headers: { "content-type": CELL_CONTENT_TYPE } });
+  } finally {
+    claim.release();
+  }
 });
 
 app.all("/fetch", (c) => handleGatewayFetch(c.req.raw, c.env, (p) => c.executionCtx.waitUntil(p)));

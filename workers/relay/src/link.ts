@@ -1,31 +1,64 @@
-// Carries a link cell to the relay at `address` by the link contract (@shallot/protocol link.ts).
-// Within this deployment it goes over the worker's own service binding (ctx.exports); to any other
-// deployment by plain fetch, since a relay's address is just a URL.
+// Carries a link cell to the relay at `address` by the link contract (@shallot/protocol link.ts)
+// and returns the cell that answers it. A relay of this deployment is reached by RPC on its Durable
+// Object (nothing else of this worker is reachable that way); a relay of any other deployment by a
+// binary POST to `<address>/cell`. Every exchange has a deadline: a hop that never answers ends the
+// one circuit waiting on it, nothing else.
 
-import { MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, LinkError, cellRequest, cellUrl, decodeLinkError } from "@shallot/protocol";
+import * as v from "valibot";
+import { CellCommand, CLIENT_NEIGHBOUR, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, cellRequest, cellUrl, decodeLinkError } from "@shallot/protocol";
+import { DeadlineError, withDeadline } from "./deadline.ts";
 import { readBodyLimited } from "./read-limited.ts";
+import type { CellResult, Relay } from "./relay.ts";
 
 export { LinkError };
 
 export interface LinkOptions {
   /** Origin + path prefix of relays in this deployment, e.g. "http://127.0.0.1:8787/relays/". */
   localPrefix: string;
-  /** The loopback service binding to this worker. */
-  self: Fetcher;
+  /** The relay objects of this deployment. */
+  relays: DurableObjectNamespace<Relay>;
   /** Relay id of the sender, or undefined when the sender is a client. */
   neighbour?: string;
+  /** Deadline of an exchange of a control cell (CREATE2, DESTROY), in ms. */
+  timeoutMs: number;
+  /** Deadline of an exchange of a RELAY cell, which may wait for the exit's own fetch, in ms. */
+  relayTimeoutMs: number;
 }
 
+const timedOut = (address: string) => new LinkError(address, 0, "link_timeout", `The relay at ${address} did not answer in time.`);
+
 export async function sendCell(address: string, cell: Uint8Array, options: LinkOptions): Promise<Uint8Array<ArrayBuffer>> {
-  const init = cellRequest(cell, options.neighbour);
-  const url = cellUrl(address);
-  const response = address.startsWith(options.localPrefix) ? await options.self.fetch(url, init) : await fetch(url, init);
-  if (!response.ok) {
-    // Any URL can be a next hop: read at most a small error body, never all of it.
-    const raw = await readBodyLimited(response, MAX_ERROR_BODY_BYTES).catch(() => null);
-    throw decodeLinkError(address, response.status, raw);
+  const ms = cell[1] === CellCommand.RELAY ? options.relayTimeoutMs : options.timeoutMs;
+  if (address.startsWith(options.localPrefix)) {
+    const id = address.slice(options.localPrefix.length);
+    if (!v.is(RelayIdSchema, id)) throw new LinkError(address, 404, "unknown_relay", "No relay with that id serves here.");
+    const stub = options.relays.get(options.relays.idFromName(id));
+    let result: CellResult;
+    try {
+      result = await withDeadline<CellResult>(ms, async () => (await stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? CLIENT_NEIGHBOUR)) as CellResult);
+    } catch (error) {
+      if (error instanceof DeadlineError) throw timedOut(address);
+      throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached.`);
+    }
+    if (!result.ok) throw new LinkError(address, result.status, result.error, result.message);
+    return result.cell as Uint8Array<ArrayBuffer>;
   }
-  const body = await readBodyLimited(response, MAX_CELL_BYTES);
-  if (!body) throw new LinkError(address, 0, "link_failed", `The relay at ${address} answered more than any cell can hold.`);
-  return body;
+  try {
+    // The deadline covers the body as well: a relay that sends headers and then stalls times out too.
+    return await withDeadline(ms, async (signal) => {
+      const response = await fetch(cellUrl(address), { ...cellRequest(cell, options.neighbour), signal });
+      if (!response.ok) {
+        // Any URL can be a next hop: read at most a small error body, never all of it.
+        const raw = await readBodyLimited(response, MAX_ERROR_BODY_BYTES).catch(() => null);
+        throw decodeLinkError(address, response.status, raw);
+      }
+      const body = await readBodyLimited(response, MAX_CELL_BYTES);
+      if (!body) throw new LinkError(address, 0, "link_failed", `The relay at ${address} answered more than any cell can hold.`);
+      return body;
+    });
+  } catch (error) {
+    if (error instanceof LinkError) throw error;
+    if (error instanceof DeadlineError) throw timedOut(address);
+    throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached.`);
+  }
 }

@@ -54,9 +54,17 @@ export class RelayStore implements RelayTables {
   private ready: boolean;
   /** When each circuit's last_used was last written, to write it at most every few seconds. */
   private readonly touched = new Map<string, number>();
+  /** Rows in key_table, kept here so the circuit cap costs no query per CREATE2. */
+  private keyRows = 0;
 
   constructor(private readonly sql: SqlStorage) {
     this.ready = sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'relay_identity'").toArray().length > 0;
+    if (this.ready) this.keyRows = Number(sql.exec("SELECT COUNT(*) AS n FROM key_table").one().n);
+  }
+
+  /** Circuits this relay holds now (key rows). */
+  circuitCount(): number {
+    return this.keyRows;
   }
 
   loadIdentity(): StoredIdentity | null {
@@ -87,6 +95,7 @@ export class RelayStore implements RelayTables {
   insertKeys(row: KeyRow, now: number): void {
     this.touched.set(`${row.linkId}/${row.neighbour}`, now);
     this.sql.exec("INSERT INTO key_table (link_id, neighbour, key_material, created_at, last_used) VALUES (?, ?, ?, ?, ?)", row.linkId, row.neighbour, row.keyMaterial, now, now);
+    this.keyRows++;
   }
 
   acceptSequence(linkId: string, neighbour: string, seq: number, now: number): boolean {
@@ -134,7 +143,8 @@ export class RelayStore implements RelayTables {
 
   deleteCircuit(linkId: string, neighbour: string): void {
     this.touched.delete(`${linkId}/${neighbour}`);
-    this.sql.exec("DELETE FROM key_table WHERE link_id = ? AND neighbour = ?", linkId, neighbour);
+    // rowsWritten counts index entries too; RETURNING counts rows.
+    this.keyRows -= this.sql.exec("DELETE FROM key_table WHERE link_id = ? AND neighbour = ? RETURNING 1", linkId, neighbour).toArray().length;
     this.sql.exec("DELETE FROM transfer_table WHERE in_link_id = ? AND in_neighbour = ?", linkId, neighbour);
   }
 
@@ -153,6 +163,7 @@ export class RelayStore implements RelayTables {
       `DELETE FROM transfer_table WHERE NOT EXISTS
          (SELECT 1 FROM key_table k WHERE k.link_id = transfer_table.in_link_id AND k.neighbour = transfer_table.in_neighbour)`,
     );
+    this.keyRows = Number(this.sql.exec("SELECT COUNT(*) AS n FROM key_table").one().n);
     return ends;
   }
 
@@ -174,6 +185,7 @@ export class RelayStore implements RelayTables {
   /** After the storage was erased (retirement). */
   forgetSchema(): void {
     this.ready = false;
+    this.keyRows = 0;
   }
 
   counts(): { keys: number; transfers: number } {

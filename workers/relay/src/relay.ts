@@ -4,7 +4,10 @@
 
 import { DurableObject } from "cloudflare:workers";
 import {
+  CLIENT_NEIGHBOUR,
+  CellCommand,
   DestroyReason,
+  RateLimiter,
   cellErrorStatus,
   classifyDestination,
   RelayEngine,
@@ -25,14 +28,33 @@ import {
 import { publishDescriptor, retireDescriptor } from "./directory-client.ts";
 import { type Env, readConfig } from "./env.ts";
 import { performExitRequest } from "./exit.ts";
+import { claimBytes } from "./inflight.ts";
 import { sendCell } from "./link.ts";
 import { RelayStore } from "./relay-store.ts";
-import { selfBinding } from "./self.ts";
+import { WorkQueue } from "./work-queue.ts";
 
-export type CellResult = { ok: true; cell: Uint8Array } | { ok: false; status: number; error: string; message: string };
+export type CellResult =
+  | { ok: true; cell: Uint8Array }
+  | { ok: false; status: number; error: string; message: string; /** Seconds, for Retry-After. */ retryAfter?: number };
 
-/** Idle circuits torn down per alarm, so one alarm never runs long. */
-const EXPIRY_BATCH = 100;
+/** Idle circuits with a next hop torn down per alarm, so one alarm never runs long. */
+const EXPIRY_BATCH = 500;
+/** DESTROYs sent at once in the background, and how many may wait their turn. */
+const DESTROY_CONCURRENCY = 16;
+const DESTROY_BACKLOG = 2048;
+/**
+ * A cell in flight at a hop is held about three times: as received, peeled (or sealed) and sent.
+ * The isolate's byte budget is charged that much.
+ */
+export const COPIES_PER_CELL = 3;
+
+const busy = (message: string, retryAfterMs: number, status = 503, error = "relay_busy"): CellResult => ({
+  ok: false,
+  status,
+  error,
+  message,
+  retryAfter: Math.max(1, Math.ceil(retryAfterMs / 1000)),
+});
 
 interface LoadedRelay {
   /** Fingerprint of the identity key: hex(SHA-256(identity public key)). */
@@ -50,23 +72,35 @@ export class Relay extends DurableObject<Env> {
   private published: SignedDescriptor | null = null;
   /** The directory's requested ping interval, when shorter than ours: a relay must ping within its TTL. */
   private directoryPingMs: number | undefined;
+  /** DESTROYs owed to next hops by expiry and retirement, sent a few at a time. */
+  private readonly destroys = new WorkQueue(DESTROY_CONCURRENCY, DESTROY_BACKLOG);
+  /** Cells this relay is working on now. */
+  private inflight = 0;
+  private createsByNeighbour: RateLimiter | null = null;
+  private creates: RateLimiter | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     void ctx.blockConcurrencyWhile(async () => {
       this.store = new RelayStore(ctx.storage.sql);
       const stored = this.store.loadIdentity();
-      if (stored) this.relay = await this.load(stored.id, stored.address, await importEd25519(stored.identityKey), await importX25519(stored.onionKey));
+      if (!stored) return;
+      this.relay = await this.load(stored.id, stored.address, await importEd25519(stored.identityKey), await importX25519(stored.onionKey));
+      // A relay whose heartbeat was lost (its alarm gave up after failures, or was never set)
+      // starts it again: nothing else would ever bring it back into the consensus.
+      if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(Date.now());
     });
   }
 
   private async load(id: string, address: string, identity: KeyPair, onion: KeyPair): Promise<LoadedRelay> {
     const localPrefix = address.slice(0, address.length - id.length);
+    const config = readConfig(this.env);
+    const link = { localPrefix, relays: this.env.RELAY, neighbour: id, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs + config.exitTimeoutMs };
     const engine = new RelayEngine({
       identity: { id, relayId: fromHex(id), onionKey: onion },
       tables: this.store,
       clock: Date.now,
-      link: { send: (next, cell) => sendCell(next, cell, { localPrefix, self: selfBinding(), neighbour: id }) },
+      link: { send: (next, cell) => sendCell(next, cell, link) },
       exit: (request) => performExitRequest(request, readConfig(this.env)),
       mayExtendTo: (next) => readConfig(this.env).allowPrivateDestinations || classifyDestination(new URL(next)) === "public",
     });
@@ -86,12 +120,12 @@ export class Relay extends DurableObject<Env> {
       this.store.saveIdentity({ id, address, identityKey: identityPkcs8, onionKey: await exportPrivateKey(onion.privateKey) }, Date.now());
       this.relay = await this.load(id, address, identity, onion);
     }
+    await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
     const signed = await this.signedDescriptor(this.relay);
-    this.directoryPingMs = await publishDescriptor(this.env, signed).catch(() => {
+    this.directoryPingMs = await publishDescriptor(this.env, signed, readConfig(this.env).linkTimeoutMs).catch(() => {
       // The heartbeat retries; a relay is useful as soon as the directory hears from it.
       return undefined;
     });
-    await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
     return signed;
   }
 
@@ -109,15 +143,47 @@ export class Relay extends DurableObject<Env> {
     return this.published;
   }
 
-  async handleCell(cell: Uint8Array<ArrayBuffer>, neighbour: string): Promise<CellResult> {
-    if (!this.relay || this.retiring) return { ok: false, status: 404, error: "unknown_relay", message: "No relay with that id serves here." };
+  /**
+   * Answers one link cell. `source` names who sent it for rate limiting only (the client's address
+   * when the worker knows it); it is held in memory, never stored or logged.
+   */
+  async handleCell(cell: Uint8Array<ArrayBuffer>, neighbour: string, source?: string): Promise<CellResult> {
+    const relay = this.relay;
+    if (!relay || this.retiring) return { ok: false, status: 404, error: "unknown_relay", message: "No relay with that id serves here." };
+    const config = readConfig(this.env);
+    if (this.inflight >= config.maxInflightCells) return busy("This relay is working on too many cells; try again shortly.", 1000);
+    const refused = cell[1] === CellCommand.CREATE2 ? this.admitCreate(neighbour, source, config) : null;
+    if (refused) return refused;
+    const claim = claimBytes(cell.length * COPIES_PER_CELL, config.maxInflightBytes);
+    if (!claim) return busy("This relay's worker holds too many bytes in flight; try again shortly.", 1000);
+    this.inflight++;
     try {
-      return { ok: true, cell: await this.relay.engine.handle(cell, neighbour) };
+      return { ok: true, cell: await relay.engine.handle(cell, neighbour) };
     } catch (error) {
       if (isProtocolError(error)) return { ok: false, status: cellErrorStatus(error.code), error: error.code, message: error.message };
       console.error("relay: cell failed", error instanceof Error ? error.name : typeof error);
       return { ok: false, status: 500, error: "internal_error", message: "The relay could not process the cell." };
+    } finally {
+      this.inflight--;
+      claim.release();
     }
+  }
+
+  /** Every CREATE2 costs two X25519 operations and a row: bounded per sender, per relay and in total. */
+  private admitCreate(neighbour: string, source: string | undefined, config: ReturnType<typeof readConfig>): CellResult | null {
+    const now = Date.now();
+    if (this.store.circuitCount() >= config.maxCircuits) {
+      return busy("This relay carries as many circuits as it may; try another relay or again later.", config.circuitIdleMs / 4, 503, "relay_full");
+    }
+    this.createsByNeighbour ??= new RateLimiter({ burst: config.createBurst, ratePerSecond: config.createRate });
+    this.creates ??= new RateLimiter({ burst: config.relayCreateBurst, ratePerSecond: config.relayCreateRate });
+    // Relays name themselves (unauthenticated, so the relay-wide limit below still holds); clients are told apart by address where known.
+    const key = neighbour === CLIENT_NEIGHBOUR ? `client:${source ?? ""}` : neighbour;
+    const mine = this.createsByNeighbour.take(key, now);
+    if (!mine.ok) return busy("Too many CREATE2 cells from this neighbour; slow down.", mine.retryAfterMs, 429, "rate_limited");
+    const all = this.creates.take("*", now);
+    if (!all.ok) return busy("This relay is handling too many new circuits; try again shortly.", all.retryAfterMs);
+    return null;
   }
 
   /** Row counts of the key and transfer tables (for status and tests). */
@@ -130,13 +196,19 @@ export class Relay extends DurableObject<Env> {
     const relay = this.relay;
     if (!relay) return false;
     this.retiring = true;
+    const config = readConfig(this.env);
     const at = Date.now();
     const signature = toBase64Url(await ed25519Sign(relay.identity.privateKey, retirementSigningBytes(relay.id, at)));
-    await retireDescriptor(this.env, { id: relay.id, at, signature }).catch(() => {
+    await retireDescriptor(this.env, { id: relay.id, at, signature }, config.linkTimeoutMs).catch(() => {
       // Unreachable directory: the relay's silence prunes it within the TTL anyway.
     });
-    for (const { linkId, neighbour } of this.store.allCircuits()) await relay.engine.destroy(linkId, neighbour, DestroyReason.HIBERNATING);
     await this.ctx.storage.deleteAlarm();
+    for (const { linkId, neighbour } of this.store.allCircuits()) this.owe(relay.engine.forgetCircuit(linkId, neighbour, DestroyReason.HIBERNATING));
+    // Next hops are told a few at a time, each bounded by the link deadline, and the whole
+    // farewell is bounded too: a next hop that never answers cannot keep the relay from leaving.
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    await Promise.race([this.destroys.drained(), new Promise((resolve) => (timer = setTimeout(resolve, 2 * config.linkTimeoutMs)))]);
+    if (timer !== null) clearTimeout(timer);
     await this.ctx.storage.deleteAll();
     this.store.forgetSchema();
     this.relay = null;
@@ -147,20 +219,28 @@ export class Relay extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const relay = this.relay;
     if (!relay || this.retiring) return;
+    // The next heartbeat first: nothing below (a stalled directory, a tarpit next hop) may keep
+    // this relay from pinging again.
+    await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
     const config = readConfig(this.env);
+    const before = Date.now() - config.circuitIdleMs;
+    this.store.deleteIdleEnds(before);
+    // The rest have a next hop that must hear DESTROY: rows go now, DESTROYs in the background.
+    for (const { linkId, neighbour } of this.store.idleCircuits(before, EXPIRY_BATCH)) this.owe(relay.engine.forgetCircuit(linkId, neighbour, DestroyReason.TIMEOUT));
     try {
-      this.directoryPingMs = await publishDescriptor(this.env, await this.signedDescriptor(relay));
+      this.directoryPingMs = await publishDescriptor(this.env, await this.signedDescriptor(relay), config.linkTimeoutMs);
     } catch (error) {
       console.warn("relay: directory ping failed", error instanceof Error ? error.name : typeof error);
     }
-    // retire() may have erased everything while the ping was in flight.
-    if (this.relay !== relay || this.retiring) return;
-    const before = Date.now() - config.circuitIdleMs;
-    this.store.deleteIdleEnds(before);
-    // The rest have a next hop that must hear DESTROY: a bounded batch per alarm.
-    const idle = this.store.idleCircuits(before, EXPIRY_BATCH);
-    for (const { linkId, neighbour } of idle) await relay.engine.destroy(linkId, neighbour, DestroyReason.TIMEOUT);
-    await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
+  }
+
+  /** Queues a DESTROY owed to a next hop; dropped when the backlog is full (the next hop expires it). */
+  private owe(owed: { address: string; cell: Uint8Array } | null): void {
+    const relay = this.relay;
+    if (!owed || !relay) return;
+    const config = readConfig(this.env);
+    const link = { localPrefix: relay.address.slice(0, relay.address.length - relay.id.length), relays: this.env.RELAY, neighbour: relay.id, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs };
+    this.destroys.push(() => sendCell(owed.address, owed.cell, link).then(() => {}));
   }
 
   private pingInterval(): number {
