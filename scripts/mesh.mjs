@@ -72,13 +72,20 @@ export class WorkerExited extends Error {
 /**
  * Starts the mesh and resolves once `relays` relays are in the consensus.
  * Options: ports { relay, directory, auth, second }, relays, secondRelays, stateDir, log (fn),
- * inspectorBase, extraRelayVars, signal (an AbortSignal: stops the start).
+ * inspectorBase, extraRelayVars, relayTtlMs, pingIntervalMs, exitPolicy ("dev" | "production", else
+ * EXIT_POLICY), egressHosts (resolver entries for the production egress check, for tests),
+ * signal (an AbortSignal: stops the start).
  * A worker process that ends during the start rejects it with a WorkerExited naming the cause; after
  * the start, `exited` resolves with the first one to end on its own ({ name, code, signal, port, cause, tail }).
  */
 export async function startMesh(options = {}) {
   const ports = { relay: 8787, directory: 8788, auth: 8789, second: 8790, ...options.ports };
   const relays = options.relays ?? 6;
+  const relayTtlMs = String(options.relayTtlMs ?? process.env.RELAY_TTL_MS ?? 30_000);
+  const pingIntervalMs = String(options.pingIntervalMs ?? process.env.PING_INTERVAL_MS ?? 10_000);
+  /** "dev" (exits may reach local origins) or "production" (they may not, by address or by name). */
+  const exitPolicy = options.exitPolicy ?? process.env.EXIT_POLICY ?? "dev";
+  if (exitPolicy !== "dev" && exitPolicy !== "production") throw new Error(`EXIT_POLICY must be "dev" or "production", not "${exitPolicy}".`);
   /** Relays of a second relay deployment (wrangler.toml [env.second]); 0 starts none. */
   const secondRelays = options.secondRelays ?? 0;
   const stateDir = resolve(options.stateDir ?? join(ROOT, ".wrangler", "shallot-dev"));
@@ -105,9 +112,12 @@ export async function startMesh(options = {}) {
     AUTH_URL: urls.auth,
     // The gateway pins the auth server's key from its own configuration (docs/auth.md §6.1).
     AUTH_PUBLIC_KEY: authKey.publicKey,
-    // The dev mesh may fetch local origins and its relays live on loopback; production refuses both.
-    ALLOW_PRIVATE_DESTINATIONS: "true",
-    PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000",
+    // The dev mesh's relays live on loopback, and by default its exits may fetch local origins;
+    // production refuses both. EXIT_POLICY=production keeps the relays on loopback but gives the
+    // exits the production policy, names included (scripts/egress.mjs).
+    ALLOW_PRIVATE_RELAYS: "true",
+    ALLOW_PRIVATE_DESTINATIONS: exitPolicy === "production" ? "false" : "true",
+    PING_INTERVAL_MS: pingIntervalMs,
     ...options.extraRelayVars,
   });
   const workers = [
@@ -115,11 +125,11 @@ export async function startMesh(options = {}) {
       name: "directory",
       config: "workers/directory/wrangler.toml",
       port: ports.directory,
-      vars: { DIRECTORY_SIGNING_KEY: key.seed, ALLOW_PRIVATE_RELAY_ADDRESSES: "true", RELAY_TTL_MS: process.env.RELAY_TTL_MS ?? "30000", PING_INTERVAL_MS: process.env.PING_INTERVAL_MS ?? "10000" },
+      vars: { DIRECTORY_SIGNING_KEY: key.seed, ALLOW_PRIVATE_RELAY_ADDRESSES: "true", RELAY_TTL_MS: relayTtlMs, PING_INTERVAL_MS: pingIntervalMs },
     },
     { name: "auth", config: "workers/auth/wrangler.toml", port: ports.auth, vars: { AUTH_HPKE_KEY: authKey.seed } },
-    { name: "relay", config: "wrangler.toml", port: ports.relay, vars: relayVars(urls.relay) },
-    ...(secondRelays > 0 ? [{ name: "second", config: "wrangler.toml", env: "second", port: ports.second, vars: relayVars(urls.second) }] : []),
+    { name: "relay", config: "wrangler.toml", port: ports.relay, vars: relayVars(urls.relay), egress: exitPolicy === "production" },
+    ...(secondRelays > 0 ? [{ name: "second", config: "wrangler.toml", env: "second", port: ports.second, vars: relayVars(urls.second), egress: exitPolicy === "production" }] : []),
   ];
 
   const aborted = new Promise((_, reject) => {
@@ -176,7 +186,10 @@ export async function startMesh(options = {}) {
         "--env-file", envFile(join(stateDir, `${worker.name}.env`), worker.vars),
       ];
       const prefix = `[${worker.name}] `;
-      const supervised = spawnSupervised(worker.name, join(ROOT, "node_modules", ".bin", "wrangler"), args, { cwd: ROOT, env: wranglerEnv, ports: [worker.port, inspector + i], onLine: (line) => log(prefix + line) });
+      // Under the production policy a relay deployment runs through wrangler's API with the egress check.
+      const [command, commandArgs] = worker.egress ? [process.execPath, [join(ROOT, "scripts", "dev-worker.mjs"), ...args.slice(1)]] : [join(ROOT, "node_modules", ".bin", "wrangler"), args];
+      const env = worker.egress && options.egressHosts ? { ...wranglerEnv, SHALLOT_EGRESS_HOSTS: JSON.stringify(options.egressHosts) } : wranglerEnv;
+      const supervised = spawnSupervised(worker.name, command, commandArgs, { cwd: ROOT, env, ports: [worker.port, inspector + i], onLine: (line) => log(prefix + line) });
       supervised.exited.then((exit) => {
         if (stopping || firstExit) return;
         firstExit = exit;

@@ -19,11 +19,22 @@ export default defineConfig({
           DIRECTORY_PUBLIC_KEY: directoryKey,
           ALLOW_PRIVATE_DESTINATIONS: "true",
           ORIGIN_URL: ctx.inject<string>("originUrl"),
+          TARPIT: JSON.stringify(ctx.inject("tarpit")),
+          // Small limits, so the tests reach them with a handful of cells; every relay in a test is new.
+          LINK_TIMEOUT_MS: "1000",
+          EXIT_TIMEOUT_MS: "2000",
+          MAX_CIRCUITS: "120",
+          CREATE_BURST: "20",
+          CREATE_RATE: "2",
+          RELAY_CREATE_BURST: "50",
+          RELAY_CREATE_RATE: "5",
+          MAX_INFLIGHT_CELLS: "6",
+          MAX_INFLIGHT_BYTES: String(12 * 1024 * 1024),
         },
         // DIRECTORY_URL takes precedence, so the binding is never called; it only has to resolve.
         serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },
       },
     })),
   ],
-  test: { globalSetup: ["./test/origin-server.ts"], include: ["src/**/*.test.ts", "test/**/*.test.ts"] },
+  test: { globalSetup: ["./test/origin-server.ts"], include: ["src/**/*.test.ts", "test/**/*.test.ts"], exclude: ["test/production/**"] },
 });

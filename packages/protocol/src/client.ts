@@ -122,10 +122,14 @@ export class Circuit {
     const nonces = [randomBytes(NONCE_BYTES)];
     for (let i = 1; i <= target; i++) nonces.push(await nextNonce(this.hops[i - 1]!.keys.nonce, nonces[i - 1]!));
 
-    let payload = await sealRelayCell(this.hops[target]!.keys.forward.mac, nonces[target]!, { command, seq, data });
+    let payload: Bytes | null = await sealRelayCell(this.hops[target]!.keys.forward.mac, nonces[target]!, { command, seq, data });
+    data = null!;
     for (let i = target; i >= 0; i--) payload = await applyLayer(this.hops[i]!.keys.forward.cipher, nonces[i]!, payload);
 
-    const answer = decodeCell(await this.transport.send(this.entry.address, encodeCell({ command: CellCommand.RELAY, linkId: this.linkId, nonce: nonces[0]!, payload })));
+    // Nothing of the layered cell is kept while the answer is awaited: it can be megabytes.
+    const sending = this.transport.send(this.entry.address, encodeCell({ command: CellCommand.RELAY, linkId: this.linkId, nonce: nonces[0]!, payload }));
+    payload = null;
+    const answer = decodeCell(await sending);
     if (answer.command === CellCommand.DESTROY) {
       this.destroyed = true;
       throw new ProtocolError("circuit_destroyed", `A hop destroyed the circuit (reason ${answer.reason}).`);

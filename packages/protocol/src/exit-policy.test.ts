@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { classifyDestination } from "./exit-policy.ts";
+import { classifyAddress, classifyDestination } from "./exit-policy.ts";
 
 const classify = (url: string) => classifyDestination(new URL(url));
 
@@ -87,5 +87,14 @@ describe("classifyDestination", () => {
   it("sees decimal and hexadecimal IPv4 in the dotted form the URL parser normalises them to", () => {
     expect(new URL("http://2130706433/").hostname).toBe("127.0.0.1");
     expect(new URL("http://0x7f.1/").hostname).toBe("127.0.0.1");
+  });
+});
+
+describe("classifyAddress (what a name resolved to)", () => {
+  it.each(["127.0.0.1", "10.1.2.3", "192.168.1.1", "169.254.169.254", "::1", "[::1]", "fe80::1%eth0", "::ffff:127.0.0.1", "fd00::5", "0.0.0.0", "100.64.0.1", "not an address", ""])("refuses %s", (address) => {
+    expect(classifyAddress(address)).toBe("private");
+  });
+  it.each(["93.184.216.34", "2606:4700::1111", "[2606:4700::1111]", "1.1.1.1"])("accepts %s", (address) => {
+    expect(classifyAddress(address)).toBe("public");
   });
 });

@@ -55,6 +55,15 @@ function ipv6Class(host: string): DestinationClass | null {
   return "public";
 }
 
+/**
+ * The class of an address a name resolved to (dotted IPv4, or IPv6 with or without brackets), by
+ * the same rules as literal hosts; anything that is not an address is "private" (refused).
+ */
+export function classifyAddress(address: string): DestinationClass {
+  const bare = address.trim().toLowerCase().replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  return ipv4Class(bare) ?? ipv6Class(`[${bare}]`) ?? "private";
+}
+
 /** Loopback, private, link-local and other non-public destinations are "private". */
 export function classifyDestination(url: URL): DestinationClass {
   const host = url.hostname.toLowerCase().replace(/\.+$/, "");

@@ -81,8 +81,13 @@ export class RelayEngine {
     switch (cell.command) {
       case CellCommand.CREATE2:
         return this.create(cell, neighbour);
-      case CellCommand.RELAY:
-        return this.relay(cell, neighbour);
+      case CellCommand.RELAY: {
+        // relay() keeps what it needs; a cell can be megabytes, so this frame lets go of it while
+        // the answer is awaited (see docs/protocol.md, memory).
+        const answering = this.relay(cell, neighbour);
+        bytes = null!;
+        return answering;
+      }
       case CellCommand.DESTROY:
         // The reason received stays here: passing it on would give the sender a channel to later hops.
         await this.destroy(toHex(cell.linkId), neighbour, DestroyReason.DESTROYED);
@@ -147,8 +152,12 @@ export class RelayEngine {
     return keys;
   }
 
-  private async relay(cell: Extract<Cell, { command: 3 }>, neighbour: string): Promise<Bytes> {
+  private async relay(received: Extract<Cell, { command: 3 }>, neighbour: string): Promise<Bytes> {
     const { tables, clock } = this.options;
+    // Only the link id and the nonce outlive the peeling; the payload is let go as soon as it is peeled.
+    const cell = { linkId: received.linkId.slice(), nonce: received.nonce.slice() };
+    let forward: Bytes | null = received.payload;
+    received = null!;
     const linkId = toHex(cell.linkId);
     const row = tables.getKeys(linkId, neighbour);
     if (!row) throw new ProtocolError("unknown_link", "No circuit has that link id on this link.");
@@ -160,7 +169,9 @@ export class RelayEngine {
     };
     let peeled: Awaited<ReturnType<typeof peelForward>>;
     try {
-      peeled = await peelForward(keys, cell.nonce, cell.payload);
+      const peeling = peelForward(keys, cell.nonce, forward);
+      forward = null;
+      peeled = await peeling;
     } catch (error) {
       // A cell that verified but does not parse (unknown relay command, bad length) breaks the protocol.
       if (isProtocolError(error)) return teardown(DestroyReason.PROTOCOL);

@@ -23,6 +23,7 @@ export interface Env {
   /** Base URL of this deployment as other relays reach it, e.g. https://relay.example.workers.dev */
   PUBLIC_URL?: string;
   ALLOW_PRIVATE_DESTINATIONS?: string;
+  ALLOW_PRIVATE_RELAYS?: string;
   MAX_BODY_BYTES?: string;
   PING_INTERVAL_MS?: string;
   CIRCUIT_IDLE_MS?: string;
@@ -43,6 +44,7 @@ const flag = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transf
 
 const ConfigSchema = v.object({
   ALLOW_PRIVATE_DESTINATIONS: flag,
+  ALLOW_PRIVATE_RELAYS: flag,
   MAX_BODY_BYTES: positive(8 * 1024 * 1024),
   PING_INTERVAL_MS: positive(10_000),
   CIRCUIT_IDLE_MS: positive(120_000),
@@ -55,11 +57,14 @@ const ConfigSchema = v.object({
   RELAY_CREATE_BURST: positive(400),
   RELAY_CREATE_RATE: positive(100),
   MAX_INFLIGHT_CELLS: positive(256),
-  MAX_INFLIGHT_BYTES: positive(48 * 1024 * 1024),
+  MAX_INFLIGHT_BYTES: positive(96 * 1024 * 1024),
 });
 
 export interface RelayConfig {
+  /** The exit may reach loopback, private and link-local destinations (dev only). */
   allowPrivateDestinations: boolean;
+  /** EXTEND2 may reach relays on loopback, private and link-local addresses (a dev mesh lives there). */
+  allowPrivateRelays: boolean;
   maxBodyBytes: number;
   pingIntervalMs: number;
   circuitIdleMs: number;
@@ -102,6 +107,7 @@ function parseConfig(env: Env): RelayConfig {
   const c = parsed.output;
   return {
     allowPrivateDestinations: c.ALLOW_PRIVATE_DESTINATIONS,
+    allowPrivateRelays: c.ALLOW_PRIVATE_RELAYS || c.ALLOW_PRIVATE_DESTINATIONS,
     maxBodyBytes: c.MAX_BODY_BYTES,
     pingIntervalMs: c.PING_INTERVAL_MS,
     circuitIdleMs: c.CIRCUIT_IDLE_MS,

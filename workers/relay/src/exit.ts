@@ -7,6 +7,11 @@ import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
 
 const refuse = (error: string, message: string, status: number): ExitResult => ({ ok: false, error: { error, message, status } satisfies ExitError });
+const refusePrivate = () => refuse("destination_refused", "The exit policy refuses loopback, private and link-local destinations.", 403);
+
+/** Headers the local runtimes' egress check (scripts/egress.mjs) puts on its own answers. */
+export const EGRESS_REFUSED_HEADER = "shallot-egress-refused";
+export const EGRESS_FAILED_HEADER = "shallot-egress-failed";
 
 export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs">): Promise<ExitResult> {
   let url: URL;
@@ -16,9 +21,7 @@ export async function performExitRequest(request: HttpRequestMessage, config: Pi
     return refuse("invalid_url", "The destination is not an absolute URL.", 400);
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return refuse("invalid_url", "The exit only fetches http and https URLs.", 400);
-  if (!config.allowPrivateDestinations && classifyDestination(url) === "private") {
-    return refuse("destination_refused", "The exit policy refuses loopback, private and link-local destinations.", 403);
-  }
+  if (!config.allowPrivateDestinations && classifyDestination(url) === "private") return refusePrivate();
   if (request.body.length > config.maxBodyBytes) return refuse("body_too_large", "The request body exceeds the exit's limit.", 413);
 
   try {
@@ -32,6 +35,10 @@ export async function performExitRequest(request: HttpRequestMessage, config: Pi
         redirect: "manual",
         signal,
       });
+      // Where the runtime cannot refuse names that resolve to private addresses itself, the local
+      // runtimes' egress check (scripts/egress.mjs) does, and says so on its answer.
+      if (response.headers.get(EGRESS_REFUSED_HEADER) === "1") return refusePrivate();
+      if (response.headers.get(EGRESS_FAILED_HEADER) === "1") return refuse("exit_fetch_failed", "The exit could not reach the destination.", 502);
       const body = await readBodyLimited(response, config.maxBodyBytes);
       if (body === null) return refuse("response_too_large", "The destination's response exceeds the exit's body limit.", 502);
       // fetch() has already decoded the body, so its former encoding and length no longer apply.

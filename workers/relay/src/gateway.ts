@@ -5,8 +5,12 @@ import * as v from "valibot";
 import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, GATEWAY_USER_AGENT, NEW_CIRCUIT_HEADER, forwardedRequestHeaders, isHttpUrl } from "@shallot/protocol";
 import { sendAnonymously } from "./anonymous-request.ts";
 import { type Env, readConfig } from "./env.ts";
-import { errorResponse } from "./http-error.ts";
+import { errorResponse, retryLater } from "./http-error.ts";
+import { claimBytes } from "./inflight.ts";
 import { readBodyLimited } from "./read-limited.ts";
+
+/** The gateway holds a request's body and the layered cell made of it: two copies. */
+const GATEWAY_COPIES = 2;
 
 export { CIRCUIT_HEADER, NEW_CIRCUIT_HEADER };
 
@@ -68,12 +72,23 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   if (!(EXIT_METHODS as readonly string[]).includes(method)) {
     return errorResponse(405, "method_not_allowed", `The method ${method} cannot be sent through a circuit; use ${EXIT_METHODS.join(", ")}.`);
   }
-  const body = await readBodyLimited(request, config.maxBodyBytes);
-  if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
-
+  // The body is held (and sealed into a cell as large) until the answer comes: charged to the
+  // isolate's budget before it is read, so a burst of large requests is refused, not fatal.
+  const length = request.headers.get("content-length");
+  const declared = request.body === null ? 0 : length !== null && /^\d+$/.test(length) ? Number(length) : config.maxBodyBytes;
+  if (declared > config.maxBodyBytes) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
+  const claim = claimBytes(GATEWAY_COPIES * declared, config.maxInflightBytes);
+  if (!claim) return retryLater(errorResponse(503, "gateway_busy", "The gateway holds too many bytes in flight; try again shortly."), 1);
+  let sent: Awaited<ReturnType<typeof sendAnonymously>>;
+  try {
+    const body = await readBodyLimited(request, config.maxBodyBytes);
+    if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
+    const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers), body };
+    sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh: request.headers.get(NEW_CIRCUIT_HEADER) === "1", waitUntil });
+  } finally {
+    claim.release();
+  }
   const gatewayOrigin = new URL(request.url).origin;
-  const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers), body };
-  const sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh: request.headers.get(NEW_CIRCUIT_HEADER) === "1", waitUntil });
   if (sent instanceof Response) return sent;
   const { result, path, timing } = sent;
   if (!result.ok) {

@@ -79,11 +79,15 @@ app.post("/relays/:id/cell", async (c) => {
   const claim = claimBytes(Number.isFinite(declared) ? declared : MAX_CELL_BYTES, readConfig(c.env).maxInflightBytes);
   if (!claim) return retryLater(errorResponse(503, "relay_busy", "This relay's worker holds too many bytes in flight; try again shortly."), 1);
   try {
-    const cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
+    let cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
     if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
     // Cloudflare sets CF-Connecting-IP on requests from the internet: clients are rate-limited by it (in memory only).
     const source = neighbour === CLIENT_NEIGHBOUR ? c.req.header("cf-connecting-ip") : undefined;
-    const result = await stub.handleCell(cell, neighbour, source);
+    const handling = stub.handleCell(cell, neighbour, source);
+    // Handed to the relay, which charges the budget for it itself.
+    cell = null;
+    claim.release();
+    const result = await handling;
     if (!result.ok) return retryLater(errorResponse(result.status, result.error, result.message), result.retryAfter);
     return new Response(result.cell, { headers: { "content-type": CELL_CONTENT_TYPE } });
   } finally {

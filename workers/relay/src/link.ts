@@ -35,7 +35,10 @@ export async function sendCell(address: string, cell: Uint8Array, options: LinkO
     const stub = options.relays.get(options.relays.idFromName(id));
     let result: CellResult;
     try {
-      result = await withDeadline<CellResult>(ms, async () => (await stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? CLIENT_NEIGHBOUR)) as CellResult);
+      const delivering = stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? CLIENT_NEIGHBOUR);
+      // The call has its own copy now; this frame need not hold the cell while the answer comes.
+      cell = null!;
+      result = await withDeadline<CellResult>(ms, async () => (await delivering) as CellResult);
     } catch (error) {
       if (error instanceof DeadlineError) throw timedOut(address);
       throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached.`);
@@ -46,7 +49,9 @@ export async function sendCell(address: string, cell: Uint8Array, options: LinkO
   try {
     // The deadline covers the body as well: a relay that sends headers and then stalls times out too.
     return await withDeadline(ms, async (signal) => {
-      const response = await fetch(cellUrl(address), { ...cellRequest(cell, options.neighbour), signal });
+      const posting = fetch(cellUrl(address), { ...cellRequest(cell, options.neighbour), signal });
+      cell = null!;
+      const response = await posting;
       if (!response.ok) {
         // Any URL can be a next hop: read at most a small error body, never all of it.
         const raw = await readBodyLimited(response, MAX_ERROR_BODY_BYTES).catch(() => null);

@@ -43,10 +43,10 @@ const EXPIRY_BATCH = 500;
 const DESTROY_CONCURRENCY = 16;
 const DESTROY_BACKLOG = 2048;
 /**
- * A cell in flight at a hop is held about three times: as received, peeled (or sealed) and sent.
- * The isolate's byte budget is charged that much.
+ * A cell in flight at a hop is held about twice: as received and as peeled (or sealed) and sent;
+ * neither is kept while the rest of the circuit answers. The isolate's byte budget is charged that.
  */
-export const COPIES_PER_CELL = 3;
+export const COPIES_PER_CELL = 2;
 
 const busy = (message: string, retryAfterMs: number, status = 503, error = "relay_busy"): CellResult => ({
   ok: false,
@@ -102,7 +102,7 @@ export class Relay extends DurableObject<Env> {
       clock: Date.now,
       link: { send: (next, cell) => sendCell(next, cell, link) },
       exit: (request) => performExitRequest(request, readConfig(this.env)),
-      mayExtendTo: (next) => readConfig(this.env).allowPrivateDestinations || classifyDestination(new URL(next)) === "public",
+      mayExtendTo: (next) => readConfig(this.env).allowPrivateRelays || classifyDestination(new URL(next)) === "public",
     });
     return { id, address, identity, onion, engine };
   }
@@ -158,7 +158,10 @@ export class Relay extends DurableObject<Env> {
     if (!claim) return busy("This relay's worker holds too many bytes in flight; try again shortly.", 1000);
     this.inflight++;
     try {
-      return { ok: true, cell: await relay.engine.handle(cell, neighbour) };
+      const answering = relay.engine.handle(cell, neighbour);
+      // Not held while the rest of the circuit answers: the engine keeps what it needs.
+      cell = null!;
+      return { ok: true, cell: await answering };
     } catch (error) {
       if (isProtocolError(error)) return { ok: false, status: cellErrorStatus(error.code), error: error.code, message: error.message };
       console.error("relay: cell failed", error instanceof Error ? error.name : typeof error);

@@ -4,6 +4,10 @@ declare global {
   namespace Cloudflare {
     interface Env extends RelayEnv {
       ORIGIN_URL: string;
+      /** The hostile relay's descriptor (JSON): it answers CREATE2 and then nothing ever again. */
+      TARPIT: string;
+      /** Production-policy suite only: names its egress resolver maps to non-public addresses (JSON). */
+      HOSTILE_NAMES?: string;
     }
   }
 }

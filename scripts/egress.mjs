@@ -1,0 +1,77 @@
+// The production destination policy for local runtimes. workerd as wrangler dev and the Workers
+// vitest plugin run it lets a Worker's fetch() reach loopback and private addresses by any name
+// (miniflare allows them, for local development), so an exit could be sent to `localtest.me` or an
+// /etc/hosts name that resolves to 127.0.0.1. This is an outbound service for miniflare: every
+// fetch() of the Worker comes here, and a name is resolved at connection time and refused when any
+// address it resolves to is not public — the check is on the very address the socket connects to,
+// so a name that answers differently the second time (DNS rebinding) gains nothing. Literal
+// addresses pass: the Worker's own policy has already judged them (its relays may live on loopback).
+
+import { lookup as dnsLookup } from "node:dns";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { isIP } from "node:net";
+import { Readable } from "node:stream";
+// Node 22 strips the types: the same classification the exit uses for literal hosts.
+import { classifyAddress } from "../packages/protocol/src/exit-policy.ts";
+
+/** Set on the answer to a request the policy refused, so the exit can report destination_refused. */
+export const EGRESS_REFUSED_HEADER = "shallot-egress-refused";
+
+class Refused extends Error {
+  code = "EGRESS_REFUSED";
+}
+
+/**
+ * An outbound service enforcing the production policy on names. `hosts` adds entries to the
+ * resolver (name → address), as /etc/hosts would: tests use it to make names that resolve to
+ * loopback without touching the machine's files.
+ */
+export function productionEgress({ hosts = {} } = {}) {
+  const table = new Map(Object.entries(hosts).map(([name, address]) => [name.toLowerCase(), address]));
+  const lookup = (hostname, options, callback) => {
+    const answer = (addresses) => {
+      if (addresses.length === 0 || addresses.some(({ address }) => classifyAddress(address) !== "public")) {
+        return callback(new Refused(`${hostname} resolves to an address that is not public`));
+      }
+      if (options?.all) return callback(null, addresses);
+      return callback(null, addresses[0].address, addresses[0].family);
+    };
+    const mapped = table.get(String(hostname).toLowerCase());
+    // Asynchronously, as a real lookup answers: the socket's error handlers are not attached yet.
+    if (mapped) return setImmediate(() => answer([{ address: mapped, family: isIP(mapped) }]));
+    dnsLookup(hostname, { ...options, all: true }, (error, addresses) => (error ? callback(error) : answer(addresses)));
+  };
+
+  return async function egress(request) {
+    const url = new URL(request.url);
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    const headers = {};
+    for (const [name, value] of request.headers) headers[name] = value;
+    return new Promise((resolve) => {
+      const outgoing = send(
+        url,
+        { method: request.method, headers, lookup: isIP(url.hostname.replace(/^\[|\]$/g, "")) ? undefined : lookup, servername: isIP(url.hostname) ? undefined : url.hostname },
+        (incoming) => {
+          const answerHeaders = new Headers();
+          for (let i = 0; i + 1 < incoming.rawHeaders.length; i += 2) {
+            const name = incoming.rawHeaders[i].toLowerCase();
+            if (name === "transfer-encoding" || name === "connection" || name === "keep-alive") continue;
+            answerHeaders.append(name, incoming.rawHeaders[i + 1]);
+          }
+          const empty = request.method === "HEAD" || incoming.statusCode === 204 || incoming.statusCode === 304;
+          resolve(new Response(empty ? null : Readable.toWeb(incoming), { status: incoming.statusCode, statusText: incoming.statusMessage, headers: answerHeaders }));
+        },
+      );
+      outgoing.on("error", (error) => {
+        if (error instanceof Refused || error?.code === "EGRESS_REFUSED") {
+          resolve(Response.json({ error: "destination_refused", message: "The production policy refuses destinations that resolve to non-public addresses." }, { status: 403, headers: { [EGRESS_REFUSED_HEADER]: "1" } }));
+        } else {
+          resolve(Response.json({ error: "egress_failed", message: "The destination could not be reached." }, { status: 502, headers: { "shallot-egress-failed": "1" } }));
+        }
+      });
+      if (request.body) Readable.fromWeb(request.body).pipe(outgoing);
+      else outgoing.end();
+    });
+  };
+}

@@ -1,0 +1,44 @@
+import { generateKeyPairSync } from "node:crypto";
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+// @ts-expect-error -- plain ESM script shared with the dev mesh (EXIT_POLICY=production)
+import { productionEgress } from "../../scripts/egress.mjs";
+
+const directoryKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!;
+
+// The relays under the production destination policy: ALLOW_PRIVATE_* off (as wrangler.toml has
+// them) and every outbound fetch through the same egress check `EXIT_POLICY=production npm run dev`
+// uses. Its resolver is given names that resolve to loopback, private and link-local addresses, as
+// a hostile DNS or /etc/hosts would.
+export const HOSTILE_NAMES = {
+  "loopback.evil.test": "127.0.0.1",
+  "loopback6.evil.test": "::1",
+  "metadata.evil.test": "169.254.169.254",
+  "lan.evil.test": "192.168.1.20",
+  "mapped.evil.test": "::ffff:10.0.0.1",
+  "unroutable.public.test": "192.0.2.10",
+};
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest((ctx) => ({
+      wrangler: { configPath: "../../wrangler.toml" },
+      miniflare: {
+        bindings: {
+          ADMIN_TOKEN: "test-admin-token",
+          PUBLIC_URL: "http://relay.test",
+          DIRECTORY_URL: `${ctx.inject<string>("originUrl")}/down/`,
+          DIRECTORY_PUBLIC_KEY: directoryKey,
+          ORIGIN_URL: ctx.inject<string>("originUrl"),
+          TARPIT: JSON.stringify(ctx.inject("tarpit")),
+          HOSTILE_NAMES: JSON.stringify(HOSTILE_NAMES),
+          LINK_TIMEOUT_MS: "1000",
+          EXIT_TIMEOUT_MS: "2000",
+        },
+        serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },
+        outboundService: productionEgress({ hosts: HOSTILE_NAMES }),
+      },
+    })),
+  ],
+  test: { globalSetup: ["./test/origin-server.ts"], include: ["test/production/**/*.test.ts"] },
+});
