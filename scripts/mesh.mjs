@@ -229,5 +229,7 @@ export async function startMesh(options = {}) {
     const exit = firstExit ?? deadExits[0];
     throw exit ? new WorkerExited(exit) : error;
   }
-  return { urls, ports, directoryKey: key.publicKey, authKey: authKey.publicKey, adminToken, stop, exited, processes };
+  /** Each worker's inspector port (DevTools protocol), by worker name: for measurements such as the bench's memory figure. */
+  const inspectors = Object.fromEntries(workers.map((worker, i) => [worker.name, inspector + i]));
+  return { urls, ports, directoryKey: key.publicKey, authKey: authKey.publicKey, adminToken, stop, exited, processes, inspectors };
 }
