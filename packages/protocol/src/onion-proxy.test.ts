@@ -441,7 +441,7 @@ describe("OnionProxy: guards, families and exits", () => {
 
 describe("the retry rule", () => {
   const hops = ["e", "m", "x"];
-  const path = hops.map((id) => ({ id }) as Descriptor);
+  const path = hops.map((id) => ({ id }) as ListedRelay);
   const link = (status: number, code: string) => new LinkError("http://r/relays/e", status, code, "failed");
 
   it("names the relay that failed a build: the entry for a link error, the relay being extended to for EXTEND2", () => {

@@ -24,7 +24,7 @@ export async function serveOnLoopback(handler: (request: Request) => Promise<Res
       response = Response.json({ error: "internal_error", message: "The test server failed." }, { status: 500 });
     }
     if (outgoing.destroyed) return;
-    outgoing.writeHead(response.status, Object.fromEntries(response.headers));
+    outgoing.writeHead(response.status, Object.fromEntries([...(response.headers as unknown as Iterable<[string, string]>)]));
     outgoing.end(Buffer.from(await response.arrayBuffer()));
   });
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
