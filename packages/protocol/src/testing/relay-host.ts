@@ -5,12 +5,12 @@
 // Fetch API requests, so a Node HTTP server or a runtime's fetch handler can serve it.
 
 import { fromHex, toBase64Url } from "../bytes.ts";
-import { type Descriptor, type ExitPolicy, type SignedDescriptor, relayIdFor, signDescriptor } from "../descriptor.ts";
+import { type Descriptor, type ExitPolicy, type Retirement, type SignedDescriptor, relayIdFor, retirementSigningBytes, signDescriptor } from "../descriptor.ts";
 import { isProtocolError } from "../errors.ts";
 import { cellErrorStatus, errorBody } from "../link.ts";
 import { MemoryRelayTables } from "../memory-tables.ts";
 import { CLIENT_NEIGHBOUR, RelayEngine } from "../relay-engine.ts";
-import { type KeyPair, generateEd25519, generateX25519 } from "../x25519.ts";
+import { type KeyPair, ed25519Sign, generateEd25519, generateX25519 } from "../x25519.ts";
 
 /**
  * - `honest`: serves its descriptor and answers CREATE2 with the onion key it publishes;
@@ -26,8 +26,10 @@ export interface TestRelay {
   id: string;
   address: string;
   behaviour: TestRelayBehaviour;
-  /** The descriptor as the relay publishes it, signed now (or at `published`). */
-  signed(published?: number): Promise<SignedDescriptor>;
+  /** The descriptor as the relay publishes it, signed now (or at `published`), with `changes` if any (a relay that moved, or lies). */
+  signed(published?: number, changes?: Partial<Descriptor>): Promise<SignedDescriptor>;
+  /** Its signed retirement at `at`. */
+  retirement(at?: number): Promise<Retirement>;
   /** CREATE2 cells it answered. */
   creates: number;
   /** Circuits it holds now (a test's link is destroyed after it). */
@@ -45,6 +47,8 @@ interface HostedRelay extends TestRelay {
 export class TestRelayHost {
   readonly base: string;
   private readonly relays = new Map<string, HostedRelay>();
+  /** Relays taken off the host for a while: their address answers 404 unknown_relay. */
+  private readonly hidden = new Set<string>();
   private readonly stalled = new Set<() => void>();
 
   /** `base`: the deployment's base URL (its relays are at `<base>/relays/<id>`). */
@@ -76,7 +80,8 @@ export class TestRelayHost {
       tables,
       creates: 0,
       circuits: () => tables.keys.size,
-      signed: (at = Date.now()) => signDescriptor(descriptor(at), identity.privateKey),
+      signed: (at = Date.now(), changes = {}) => signDescriptor({ ...descriptor(at), ...changes }, identity.privateKey),
+      retirement: async (at = Date.now()) => ({ id, at, signature: toBase64Url(await ed25519Sign(identity.privateKey, retirementSigningBytes(id, at))) }),
       served: async () => {
         if (behaviour === "no-descriptor") return null;
         if (behaviour === "other-descriptor") {
@@ -90,8 +95,13 @@ export class TestRelayHost {
     return relay;
   }
 
+  /** The relay stops serving (its address answers 404) until restored. */
   remove(id: string): void {
-    this.relays.delete(id);
+    this.hidden.add(id);
+  }
+
+  restore(id: string): void {
+    this.hidden.delete(id);
   }
 
   /** Ends every request held open by silent relays (with a 503), e.g. before the test ends. */
@@ -109,7 +119,7 @@ export class TestRelayHost {
   async handle(request: Request): Promise<Response> {
     const path = new URL(request.url).pathname;
     const match = /\/relays\/([0-9a-f]{64})(\/cell)?$/.exec(path);
-    const relay = match ? this.relays.get(match[1]!) : undefined;
+    const relay = match && !this.hidden.has(match[1]!) ? this.relays.get(match[1]!) : undefined;
     if (!relay) return Response.json(errorBody("unknown_relay", "No relay with that id serves here."), { status: 404 });
     if (relay.behaviour === "silent") {
       await new Promise<void>((resolve) => this.stalled.add(resolve));
