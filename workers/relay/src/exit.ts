@@ -8,7 +8,9 @@ import { readBodyLimited } from "./read-limited.ts";
 
 const refuse = (error: string, message: string, status: number): ExitResult => ({ ok: false, error: { error, message, status } satisfies ExitError });
 
-export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs">): Promise<ExitResult> {
+export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs" | "exitPolicy">): Promise<ExitResult> {
+  // A relay that published the exit policy "none" (no Exit flag) is no exit for anyone.
+  if (config.exitPolicy === "none") return refuse("destination_refused", "This relay's exit policy refuses every destination.", 403);
   let url: URL;
   try {
     url = new URL(request.url);
