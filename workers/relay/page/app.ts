@@ -7,6 +7,7 @@ import {
   type Authority,
   CIRCUIT_REUSE_MS,
   type CircuitHop,
+  ConsensusUnavailableError,
   type ConsensusDocument,
   type GuardStore,
   type ListedRelay,
@@ -237,7 +238,7 @@ function hopItem(hop: CircuitHop, index: number): HTMLLIElement {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof PageError || error instanceof LinkError) return error.message;
+  if (error instanceof PageError || error instanceof LinkError || error instanceof ConsensusUnavailableError) return error.message;
   if (isProtocolError(error)) return `${error.message} (${error.code})`;
   return `Unexpected failure: ${error instanceof Error ? error.message : String(error)}`;
 }
