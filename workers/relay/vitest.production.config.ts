@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // @ts-expect-error -- plain ESM script shared with the dev mesh (EXIT_POLICY=production)
 import { productionEgress } from "../../scripts/egress.mjs";
 
-const directoryKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!;
+const authorityKeys = [1, 2, 3].map(() => generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!);
 
 // The relays under the production destination policy: ALLOW_PRIVATE_* off (as wrangler.toml has
 // them) and every outbound fetch through the same egress check `EXIT_POLICY=production npm run dev`
@@ -27,15 +27,13 @@ export default defineConfig({
         bindings: {
           ADMIN_TOKEN: "test-admin-token",
           PUBLIC_URL: "http://relay.test",
-          DIRECTORY_URL: `${ctx.inject<string>("originUrl")}/down/`,
-          DIRECTORY_PUBLIC_KEY: directoryKey,
+          DIRECTORY_AUTHORITIES: ["a", "b", "c"].map((name, i) => `${authorityKeys[i]}@${ctx.inject<string>("originUrl")}/authority/${name}`).join(","),
           ORIGIN_URL: ctx.inject<string>("originUrl"),
           TARPIT: JSON.stringify(ctx.inject("tarpit")),
           HOSTILE_NAMES: JSON.stringify(HOSTILE_NAMES),
           LINK_TIMEOUT_MS: "1000",
           EXIT_TIMEOUT_MS: "2000",
         },
-        serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },
         outboundService: productionEgress({ hosts: HOSTILE_NAMES }),
       },
     })),
