@@ -221,7 +221,7 @@ describe("onion fetch refuses bad input with one line", () => {
   it("a consensus not signed by the pinned authority keys is never used", async () => {
     const wrong = await Promise.all(mesh.authorities.map(async (a) => `${toBase64Url((await generateEd25519()).publicKey)}@${a.url}`));
     const before = origin.received.length;
-    const run = await onion(["fetch", ...wrong.flatMap((entry) => ["--authority", entry]), "--state-dir", join(scratch, "wrong-state"), `${origin.url}/`]);
+    const run = await onion(["fetch", ...wrong.map((entry) => `--authority=${entry}`), "--state-dir", join(scratch, "wrong-state"), `${origin.url}/`]);
     expectOneLineError(run, /^onion: No consensus the authorities served is signed by more than half \(2\) of the 3 pinned authorities \(from --authority\): .*from 0 of the 3.* It was not used\.\n$/);
     expect(origin.received.length).toBe(before);
   });

@@ -102,4 +102,10 @@ describe("onion register / login arguments", () => {
     expect(() => parseInvocation(["login"])).toThrow(/USERNAME is missing/);
     for (const bad of ["4095", "100001", "lots", "1e5"]) expect(() => parseInvocation(["login", "--min-iterations", bad, "carol"])).toThrow(/--min-iterations must be a number from 4096 to 100000/);
   });
+
+  it("takes a key that begins with '-' as the value of --authority and --server-key", () => {
+    const key = `-${"A".repeat(42)}`;
+    const invocation = parseInvocation(["fetch", "--authority", `${key}@http://127.0.0.1:1`, "http://example.com/"]);
+    expect(JSON.stringify(invocation)).toContain(key);
+  });
 });

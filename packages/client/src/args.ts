@@ -199,9 +199,26 @@ ${COMMON_HELP}`,
 };
 
 /** Node's parseArgs messages are long; keep their first sentence and point at --help. */
+/**
+ * Options whose value is a base64url key, which may begin with "-": parseArgs would call
+ * `--authority -Xyz…@url` ambiguous, so such a pair is passed on as `--authority=-Xyz…@url`.
+ */
+const KEY_OPTIONS: ReadonlySet<string> = new Set(["--authority", "--server-key"]);
+
+function joinKeyValues(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return [...joined, ...args.slice(i)];
+    if (KEY_OPTIONS.has(arg) && i + 1 < args.length) joined.push(`${arg}=${args[++i]}`);
+    else joined.push(arg);
+  }
+  return joined;
+}
+
 function parse<const O extends ParseArgsConfig["options"]>(command: CommandName, args: string[], options: O) {
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
+    return parseArgs({ args: joinKeyValues(args), options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     const message = error instanceof Error ? error.message.split(/\.\s/)[0]!.replace(/\.$/, "") : String(error);
     throw new UsageError(`${message} (see 'onion ${command} --help')`);
