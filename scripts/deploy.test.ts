@@ -27,7 +27,7 @@ function parsed(toml: string) {
 
 describe("the database_id rewrite", () => {
   it("sets the id of the DB binding, and wrangler reads back the same config with that id", () => {
-    const rewritten = withDatabaseId(AUTH_TOML, "DB", ID);
+    const rewritten: string = withDatabaseId(AUTH_TOML, "DB", ID);
     const before = parsed(AUTH_TOML);
     const after = parsed(rewritten);
     expect(after.d1_databases).toEqual([{ ...before.d1_databases![0], database_id: ID }]);

@@ -2,7 +2,8 @@
 // Environment: RELAYS (default 6), RELAY_PORT / DIRECTORY_PORT / AUTH_PORT (8787 / 8788 / 8789),
 // RELAY_TTL_MS, PING_INTERVAL_MS, ADMIN_TOKEN, QUIET=1 to hide the workers' own logs,
 // SECOND_RELAYS=<n> (and SECOND_PORT, 8790) to start a second relay deployment joining the same directory,
-// INSPECTOR_PORT (first of the workers' consecutive inspector ports), STATE_DIR (.wrangler/shallot-dev).
+// INSPECTOR_PORT (first of the workers' consecutive inspector ports), STATE_DIR (.wrangler/shallot-dev),
+// KEEP_ACCOUNTS=1 to keep the auth server's accounts of the last run (every start is clean otherwise).
 // When any worker's process ends, the others are stopped and this exits 1, naming the cause.
 
 import { startMesh } from "./mesh.mjs";

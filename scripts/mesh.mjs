@@ -73,7 +73,8 @@ export class WorkerExited extends Error {
  * Starts the mesh and resolves once `relays` relays are in the consensus.
  * Options: ports { relay, directory, auth, second }, relays, secondRelays, stateDir, log (fn),
  * inspectorBase, extraRelayVars, relayTtlMs, pingIntervalMs, exitPolicy ("dev" | "production", else
- * EXIT_POLICY), egressHosts (resolver entries for the production egress check, for tests),
+ * EXIT_POLICY), keepAccounts (else KEEP_ACCOUNTS=1: the auth server's accounts survive the start),
+ * egressHosts (resolver entries for the production egress check, for tests),
  * signal (an AbortSignal: stops the start).
  * A worker process that ends during the start rejects it with a WorkerExited naming the cause; after
  * the start, `exited` resolves with the first one to end on its own ({ name, code, signal, port, cause, tail }).
@@ -92,8 +93,10 @@ export async function startMesh(options = {}) {
   const log = options.log ?? (() => {});
   const key = devDirectoryKey(stateDir);
   const authKey = devAuthKey(stateDir);
-  // Relays and the directory start fresh each time; the auth server's users persist.
-  for (const dir of ["relay", "second", "directory"]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
+  // Every start is a clean slate, the auth server's accounts included (so the README's examples run
+  // again as written), unless keepAccounts (KEEP_ACCOUNTS=1) asks to keep them.
+  const keepAccounts = options.keepAccounts ?? process.env.KEEP_ACCOUNTS === "1";
+  for (const dir of ["relay", "second", "directory", ...(keepAccounts ? [] : ["auth"])]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
 
   const urls = {
     relay: `http://127.0.0.1:${ports.relay}`,
@@ -150,6 +153,9 @@ export async function startMesh(options = {}) {
     // Nor is it shown: the local explorer (/cdn-cgi/local/explorer on every worker's port) would let any
     // local process browse the relays' Durable Object storage, live circuit keys included.
     X_LOCAL_EXPLORER: "false",
+    // Nor does a start call Cloudflare: no workers.cloudflare.com/cf.json for Request.cf, which no
+    // worker here reads (offline, the failed fetch printed a stack trace on every start).
+    CLOUDFLARE_CF_FETCH_ENABLED: "false",
   };
   // The auth server's D1 schema: numbered migrations, applied to the local database before it starts.
   if (existsSync(join(ROOT, "workers", "auth", "migrations"))) await run(join(ROOT, "node_modules", ".bin", "wrangler"), ["d1", "migrations", "apply", "DB", "--local", "-c", "workers/auth/wrangler.toml", "--persist-to", join(stateDir, "state", "auth")], { ...wranglerEnv, CI: "true" });

@@ -20,25 +20,33 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
+interface Echo {
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body: { bytes: number; sha256: string };
+}
+const echoOf = async (response: Response) => (await response.json()) as Echo;
+
 describe("npm run origin", () => {
   it.each(["POST", "PUT", "PATCH"])("answers %s with the body's length and SHA-256, as it arrived", async (method) => {
     const body = randomBytes(70_000);
     const response = await fetch(`${base}/upload?x=1`, { method, body, headers: { "content-type": "image/jpeg" } });
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("application/json");
-    const echo = await response.json();
+    const echo = await echoOf(response);
     expect(echo).toMatchObject({ method, path: "/upload?x=1", body: { bytes: body.length, sha256: sha256(body) } });
     expect(echo.headers["content-type"]).toBe("image/jpeg");
   });
 
   it("digests an 8 MiB body as it streams in", async () => {
     const body = randomBytes(8 * 1024 * 1024);
-    const echo = await (await fetch(`${base}/big`, { method: "POST", body })).json();
+    const echo = await echoOf(await fetch(`${base}/big`, { method: "POST", body }));
     expect(echo.body).toEqual({ bytes: body.length, sha256: sha256(body) });
   });
 
   it("shows every request header it received", async () => {
-    const echo = await (await fetch(`${base}/`, { headers: { authorization: "Bearer mine", "x-forwarded-for": "10.1.2.3" } })).json();
+    const echo = await echoOf(await fetch(`${base}/`, { headers: { authorization: "Bearer mine", "x-forwarded-for": "10.1.2.3" } }));
     expect(echo).toMatchObject({ method: "GET", path: "/", body: { bytes: 0, sha256: sha256(new Uint8Array()) } });
     expect(echo.headers).toMatchObject({ authorization: "Bearer mine", "x-forwarded-for": "10.1.2.3" });
   });
@@ -48,7 +56,7 @@ describe("npm run origin", () => {
     expect(head.status).toBe(200);
     expect(await head.text()).toBe("");
     expect(Number(head.headers.get("content-length"))).toBeGreaterThan(0);
-    expect((await (await fetch(`${base}/thing`, { method: "DELETE" })).json()).method).toBe("DELETE");
+    expect((await echoOf(await fetch(`${base}/thing`, { method: "DELETE" }))).method).toBe("DELETE");
   });
 
   it("logs one line per request: method, path and body length, never a header or the body", async () => {

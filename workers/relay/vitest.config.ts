@@ -1,6 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+// @ts-expect-error -- plain ESM script shared with the dev mesh
+import { productionEgress } from "../../scripts/egress.mjs";
 
 // A directory key made for this run only: the relay pins its public half.
 const directoryKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!;
@@ -33,8 +35,17 @@ export default defineConfig({
         },
         // DIRECTORY_URL takes precedence, so the binding is never called; it only has to resolve.
         serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },
+        // Outbound fetches from Node, refusing nothing (the exit's own policy decides): miniflare's
+        // default outbound prints an uncaught "Network connection lost" for an origin that refuses.
+        outboundService: productionEgress({ policy: false }),
       },
     })),
   ],
-  test: { globalSetup: ["./test/origin-server.ts"], include: ["src/**/*.test.ts", "test/**/*.test.ts"], exclude: ["test/production/**"] },
+  test: {
+    globalSetup: ["./test/origin-server.ts"],
+    include: ["src/**/*.test.ts", "test/**/*.test.ts"],
+    exclude: ["test/production/**"],
+    // No directory runs here by design (/down/ answers 503): the relays' failed pings are expected.
+    onConsoleLog: (log) => !log.includes("directory ping failed"),
+  },
 });

@@ -5,6 +5,8 @@ import type { Relay } from "./relay.ts";
 
 export interface Env {
   RELAY: DurableObjectNamespace<Relay>;
+  /** The browser page's static files (workers/relay/page, built into workers/relay/public). */
+  ASSETS: Fetcher;
   /** Service binding to the directory worker (same account); DIRECTORY_URL wins when set. */
   DIRECTORY?: Fetcher;
   DIRECTORY_URL?: string;
