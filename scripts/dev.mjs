@@ -58,6 +58,7 @@ shallot: mesh ready
   admin token       ${mesh.adminToken}   (POST ${urls.relay}/relays, DELETE ${urls.relay}/relays/:id)
   directory key     ${mesh.directoryKey}
   your own client   npx onion fetch http://127.0.0.1:9000/
+  an origin         npm run origin   (in another terminal: the echo server on :9000 the examples fetch)
 Ctrl-C stops everything.`);
 
 let stopping = false;

@@ -59,6 +59,14 @@ async function waitFor(url, timeoutMs, signal) {
   throw new Error(signal.aborted ? "the start was given up" : `${url} did not answer within ${timeoutMs} ms`);
 }
 
+/**
+ * Every start is a clean slate — relays, the directory, and the auth server's accounts too, so the
+ * README's examples run again as written — unless `keepAccounts` (KEEP_ACCOUNTS=1). The dev keys stay.
+ */
+export function clearState(stateDir, { keepAccounts = false } = {}) {
+  for (const dir of ["relay", "second", "directory", ...(keepAccounts ? [] : ["auth"])]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
+}
+
 /** Thrown when a worker's process ends: its message names the cause; `tail` is its last output. */
 export class WorkerExited extends Error {
   constructor(exit) {
@@ -93,10 +101,7 @@ export async function startMesh(options = {}) {
   const log = options.log ?? (() => {});
   const key = devDirectoryKey(stateDir);
   const authKey = devAuthKey(stateDir);
-  // Every start is a clean slate, the auth server's accounts included (so the README's examples run
-  // again as written), unless keepAccounts (KEEP_ACCOUNTS=1) asks to keep them.
-  const keepAccounts = options.keepAccounts ?? process.env.KEEP_ACCOUNTS === "1";
-  for (const dir of ["relay", "second", "directory", ...(keepAccounts ? [] : ["auth"])]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
+  clearState(stateDir, { keepAccounts: options.keepAccounts ?? process.env.KEEP_ACCOUNTS === "1" });
 
   const urls = {
     relay: `http://127.0.0.1:${ports.relay}`,

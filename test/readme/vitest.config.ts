@@ -8,5 +8,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 130_000,
     hookTimeout: 60_000,
+    // Each block by name, the skipped ones with the reason they are not run.
+    reporters: ["verbose"],
   },
 });
