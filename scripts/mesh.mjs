@@ -7,7 +7,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { spawnSupervised } from "./supervise.mjs";
+import { freePort, openFrontDoor } from "./front-door.mjs";
+import { exitCause, spawnSupervised } from "./supervise.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Documented dev-only admin token (README). Production uses `wrangler secret put ADMIN_TOKEN`. */
@@ -82,7 +83,8 @@ export class WorkerExited extends Error {
  * Options: ports { relay, directory, auth, second }, relays, secondRelays, stateDir, log (fn),
  * inspectorBase, extraRelayVars, relayTtlMs, pingIntervalMs, exitPolicy ("dev" | "production", else
  * EXIT_POLICY), keepAccounts (else KEEP_ACCOUNTS=1: the auth server's accounts survive the start),
- * egressHosts (resolver entries for the production egress check, for tests),
+ * egressHosts (resolver entries for the production egress check, for tests), frontDoor (false: each
+ * wrangler on its public port itself, with no front door answering CONNECT; about 0.3 ms less a request),
  * signal (an AbortSignal: stops the start).
  * A worker process that ends during the start rejects it with a WorkerExited naming the cause; after
  * the start, `exited` resolves with the first one to end on its own ({ name, code, signal, port, cause, tail }).
@@ -167,6 +169,8 @@ export async function startMesh(options = {}) {
   log("[mesh] auth database migrated");
 
   const processes = [];
+  /** Each worker's public port: a front door to its wrangler, which listens on a port of its own (front-door.mjs). */
+  const fronts = [];
   let stopping = false;
   // Last resort when this process ends without stop() (an uncaught error, process.exit): no group
   // may outlive it, or workerd keeps the ports.
@@ -174,7 +178,7 @@ export async function startMesh(options = {}) {
   process.once("exit", killAll);
   const stop = async () => {
     stopping = true;
-    await Promise.all(processes.map((p) => p.stop()));
+    await Promise.all([...processes.map((p) => p.stop()), ...fronts.map((front) => front.close())]);
     process.removeListener("exit", killAll);
   };
   /** The first worker process to end on its own, with the cause named (see supervise.mjs). */
@@ -184,13 +188,25 @@ export async function startMesh(options = {}) {
   const failed = exited.then((exit) => Promise.reject(new WorkerExited(exit)));
   failed.catch(() => {});
   try {
+    for (const worker of workers) {
+      if (options.frontDoor === false) {
+        worker.innerPort = worker.port;
+        continue;
+      }
+      worker.innerPort = await freePort();
+      const front = await openFrontDoor({ port: worker.port, target: worker.innerPort }).catch((error) => {
+        throw error.code === "EADDRINUSE" ? new WorkerExited({ name: worker.name, code: null, signal: null, port: worker.port, cause: exitCause(worker.name, { port: worker.port }), tail: [] }) : error;
+      });
+      fronts.push(front);
+      log(`[mesh] ${worker.name} worker on port ${worker.port} (its wrangler behind it on ${worker.innerPort})`);
+    }
     workers.forEach((worker, i) => {
       const args = [
         "dev",
         "-c", worker.config,
         ...(worker.env ? ["--env", worker.env] : []),
         "--ip", "127.0.0.1",
-        "--port", String(worker.port),
+        "--port", String(worker.innerPort),
         "--inspector-port", String(inspector + i),
         "--persist-to", join(stateDir, "state", worker.name),
         "--show-interactive-dev-session=false",
@@ -200,7 +216,7 @@ export async function startMesh(options = {}) {
       // Under the production policy a relay deployment runs through wrangler's API with the egress check.
       const [command, commandArgs] = worker.egress ? [process.execPath, [join(ROOT, "scripts", "dev-worker.mjs"), ...args.slice(1)]] : [join(ROOT, "node_modules", ".bin", "wrangler"), args];
       const env = worker.egress && options.egressHosts ? { ...wranglerEnv, SHALLOT_EGRESS_HOSTS: JSON.stringify(options.egressHosts) } : wranglerEnv;
-      const supervised = spawnSupervised(worker.name, command, commandArgs, { cwd: ROOT, env, ports: [worker.port, inspector + i], onLine: (line) => log(prefix + line) });
+      const supervised = spawnSupervised(worker.name, command, commandArgs, { cwd: ROOT, env, ports: [worker.innerPort, inspector + i], onLine: (line) => log(prefix + line) });
       supervised.exited.then((exit) => {
         if (stopping || firstExit) return;
         firstExit = exit;
