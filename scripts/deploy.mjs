@@ -1,86 +1,282 @@
-// `npm run deploy`: deploys the workers in dependency order — the three directory authorities (relays
-// publish to them; each pins all three), the auth server (its D1 migrated first), then the relay
-// worker(s), which pin the authorities. `--dry-run` bundles each for deployment into dist/ without
-// uploading (CI runs this).
+// `npm run deploy`: from an empty Cloudflare account to a running network, creating what is missing
+// and saying what it does at each step: the secrets (scripts/keys.mjs: three authority keys, the auth
+// server's key, the admin token), the auth server's D1 database (its id written into
+// workers/auth/wrangler.toml, where wrangler reads it), its migrations, then the auth server, the three
+// directory authorities (workers/directory: the top level, [env.second], [env.third]; each pins all
+// three in DIRECTORY_AUTHORITIES) and the relay worker (pinning the authorities and the auth server's
+// key), each uploaded with its secrets (`wrangler deploy --secrets-file`: nothing to type), and at last
+// relays until the consensus lists RELAYS of them. Run it again at any time: what exists is kept, the
+// Workers are deployed anew. `npm run build` (--dry-run) bundles every Worker as it would be uploaded into
+// dist/ (CI runs it).
 //
-// Environment for a real deploy (README, "Deploy"):
-//   SHALLOT_RELAY_URL   public base URL of the relay worker, e.g. https://shallot-relay.<you>.workers.dev
-//   SHALLOT_AUTH_URL    public base URL of the auth server (the gateway's default auth server)
-//   SHALLOT_DIRECTORY_URLS  the three authorities' public base URLs, comma-separated, in the order
-//                       shallot-directory, shallot-directory-second, shallot-directory-third
-//   SHALLOT_SECOND_URL  optional: base URL of a second relay deployment ([env.second]) to deploy too
+// Environment: RELAYS (6; 0 adds none), SHALLOT_RELAY_URL / SHALLOT_AUTH_URL (public base URLs) and
+// SHALLOT_DIRECTORY_URLS (the three authorities', comma-separated, in the order shallot-directory,
+// shallot-directory-second, shallot-directory-third), when not the workers.dev ones; SHALLOT_WRANGLER
+// (the wrangler command, for tests). `--second` also deploys the
+// second relay deployment (wrangler.toml [env.second]; SHALLOT_SECOND_URL). The URLs of the last
+// deploy are kept in .wrangler/shallot-deploy.json.
 
-import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { ROOT } from "./mesh.mjs";
-import { AUTHORITY_ENVS, AUTHORITY_NUMBERS, SECRETS_DIR } from "./keys.mjs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AUTHORITY_ENVS, AUTHORITY_NUMBERS, ensureSecrets } from "./keys.mjs";
 
-const dryRun = process.argv.includes("--dry-run");
-const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const AUTH_CONFIG = "workers/auth/wrangler.toml";
+const DIRECTORY_CONFIG = "workers/directory/wrangler.toml";
+const RELAY_CONFIG = "wrangler.toml";
+/** A config's top level, named: the relay's and the directory's have environments too, and wrangler warns when none is named. */
+const TOP_LEVEL = ["--env", ""];
+/** The three authorities' Workers, as workers/directory/wrangler.toml names them (top level, second, third). */
+const AUTHORITY_WORKERS = AUTHORITY_ENVS.map((env) => (env ? `shallot-directory-${env}` : "shallot-directory"));
 
-function step(title, args) {
-  console.log(`\n▶ ${title}`);
-  const result = spawnSync(wrangler, args, { cwd: ROOT, stdio: "inherit", env: { ...process.env, WRANGLER_SEND_METRICS: "false" } });
-  if (result.status !== 0) {
-    console.error(`deploy: "${title}" failed; nothing after it was deployed.`);
-    process.exit(result.status ?? 1);
+export class DeployError extends Error {
+  name = "DeployError";
+}
+
+/**
+ * The `[[d1_databases]]` entry of `binding` in a wrangler.toml: its database_name and database_id,
+ * and where its lines are. Only the flat `key = "value"` form wrangler's own snippets use.
+ */
+export function findD1(toml, binding) {
+  const lines = toml.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].trim() !== "[[d1_databases]]") continue;
+    const entry = { start: i, end: lines.length, fields: {} };
+    for (let j = i + 1; j < lines.length; j++) {
+      if (/^\s*\[/.test(lines[j])) {
+        entry.end = j;
+        break;
+      }
+      const field = /^\s*([a-z_]+)\s*=\s*"([^"]*)"\s*(?:#.*)?$/.exec(lines[j]);
+      if (field) entry.fields[field[1]] = { value: field[2], line: j };
+    }
+    if (entry.fields.binding?.value === binding) return entry;
+  }
+  return null;
+}
+
+/** `toml` with the database_id of `binding`'s D1 entry set to `id` (added after database_name when absent). */
+export function withDatabaseId(toml, binding, id) {
+  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(id)) throw new DeployError(`"${id}" is not a D1 database id.`);
+  const entry = findD1(toml, binding);
+  if (!entry) throw new DeployError(`no [[d1_databases]] entry with binding = "${binding}"`);
+  const lines = toml.split("\n");
+  const line = `database_id = "${id}"`;
+  if (entry.fields.database_id) lines[entry.fields.database_id.line] = line;
+  else lines.splice((entry.fields.database_name?.line ?? entry.start) + 1, 0, line);
+  return lines.join("\n");
+}
+
+/** The base URL of `worker` next to a known workers.dev URL of another Worker of the same account. */
+export function siblingUrl(knownUrl, worker) {
+  const match = /^https:\/\/[^./]+\.([^/]+\.workers\.dev)\/?$/.exec(knownUrl);
+  return match ? `https://${worker}.${match[1]}` : null;
+}
+
+const trimUrl = (url) => url.replace(/\/+$/, "");
+
+/**
+ * Runs the deploy (or, with dryRun, the build). `root` holds the configs; `wrangler` is the command;
+ * `log` hears each step. Resolves with the deployed URLs (nothing for a dry run).
+ */
+export async function deploy({ root = ROOT, env = process.env, dryRun = false, second = false, log = console.log, fetchImpl = fetch, showWrangler = true } = {}) {
+  const wrangler = env.SHALLOT_WRANGLER ?? join(root, "node_modules", ".bin", "wrangler");
+  const wranglerEnv = { ...env, WRANGLER_SEND_METRICS: "false" };
+  let stepNo = 0;
+  const step = (title) => log(`\n▶ ${++stepNo}. ${title}`);
+  const note = (text) => log(`  ${text}`);
+
+  /** Runs wrangler; its output goes to the terminal (when `showWrangler`), or is returned when `capture`. */
+  const run = (args, { capture = false, extraEnv = {} } = {}) =>
+    new Promise((resolvePromise, reject) => {
+      note(`$ wrangler ${args.map((a) => (/^[\w@./:=,-]+$/.test(a) ? a : JSON.stringify(a))).join(" ")}`);
+      const shown = showWrangler && !capture ? "inherit" : "pipe";
+      const child = spawn(wrangler, args, { cwd: root, env: { ...wranglerEnv, ...extraEnv }, stdio: [showWrangler ? "inherit" : "ignore", shown, shown] });
+      let out = "";
+      let err = "";
+      child.stdout?.on("data", (chunk) => (out += chunk));
+      child.stderr?.on("data", (chunk) => (err += chunk));
+      child.once("error", (error) => reject(new DeployError(`cannot run wrangler (${error.message})`)));
+      child.once("exit", (code) => (code === 0 ? resolvePromise(out) : reject(new DeployError(`\`wrangler ${args.slice(0, 3).join(" ")}\` failed (exit ${code})${err ? `:\n${err.trim()}` : ""}`))));
+    });
+
+  if (dryRun) {
+    // Each Worker bundled exactly as it would be uploaded, into dist/<name> at the top of the repository.
+    const bundles = [
+      ...AUTHORITY_ENVS.map((authorityEnv, i) => [`directory-${i + 1}`, DIRECTORY_CONFIG, authorityEnv ? ["--env", authorityEnv] : TOP_LEVEL]),
+      ["auth", AUTH_CONFIG, []],
+      ["relay", RELAY_CONFIG, TOP_LEVEL],
+      ["relay-second", RELAY_CONFIG, ["--env", "second"]],
+    ];
+    for (const [name, config, extra] of bundles) {
+      step(`${name}: bundle into dist/${name}/ (wrangler deploy --dry-run; nothing is uploaded)`);
+      await run(["deploy", "-c", config, ...extra, "--dry-run", "--outdir", join(root, "dist", name)]);
+    }
+    log("\nbuild: every Worker bundled into dist/ as `npm run deploy` would upload it.");
+    return {};
+  }
+
+  // What the environment sets is checked before anything runs.
+  const givenDirectoryUrls = env.SHALLOT_DIRECTORY_URLS?.split(",").map((url) => trimUrl(url.trim()));
+  if (givenDirectoryUrls && (givenDirectoryUrls.length !== AUTHORITY_NUMBERS.length || givenDirectoryUrls.some((url) => !/^https?:\/\/[^\s,@]+$/.test(url)))) {
+    throw new DeployError(`SHALLOT_DIRECTORY_URLS must name the ${AUTHORITY_NUMBERS.length} authorities' base URLs, comma-separated.`);
+  }
+
+  step("Cloudflare account");
+  try {
+    const who = JSON.parse(await run(["whoami", "--json"], { capture: true }));
+    note(`logged in${who?.email ? ` as ${who.email}` : ""}`);
+  } catch {
+    throw new DeployError("wrangler is not logged in to a Cloudflare account: run `npx wrangler login` first.");
+  }
+
+  step("secrets (.wrangler/shallot-secrets/, readable by you only)");
+  const secretsDir = join(root, ".wrangler", "shallot-secrets");
+  const keys = ensureSecrets(secretsDir);
+  note(keys.made ? "made the three authorities' signing keys, the auth server's key and the admin token" : "kept the existing ones");
+  const secret = (name) => readFileSync(join(secretsDir, name), "utf8").trim();
+
+  const authConfigPath = join(root, AUTH_CONFIG);
+  const d1 = findD1(readFileSync(authConfigPath, "utf8"), "DB");
+  if (!d1?.fields.database_name) throw new DeployError(`${AUTH_CONFIG} has no [[d1_databases]] entry for the DB binding with a database_name.`);
+  const databaseName = d1.fields.database_name.value;
+  step(`D1 database "${databaseName}"`);
+  const listDatabases = async () => {
+    const listed = JSON.parse(await run(["d1", "list", "--json"], { capture: true }));
+    if (!Array.isArray(listed)) throw new DeployError("`wrangler d1 list --json` did not answer a list.");
+    return listed.find((db) => db?.name === databaseName);
+  };
+  let database = await listDatabases();
+  if (database) note(`exists: ${database.uuid}`);
+  else {
+    await run(["d1", "create", databaseName]);
+    database = await listDatabases();
+    if (!database) throw new DeployError(`"${databaseName}" was created but \`wrangler d1 list\` does not show it.`);
+    note(`created: ${database.uuid}`);
+  }
+  const authToml = readFileSync(authConfigPath, "utf8");
+  if (d1.fields.database_id?.value === database.uuid) note(`${AUTH_CONFIG} already names it`);
+  else {
+    writeFileSync(authConfigPath, withDatabaseId(authToml, "DB", database.uuid));
+    note(`wrote database_id = "${database.uuid}" into ${AUTH_CONFIG} (commit it, or keep it local: deploy writes it again)`);
+  }
+
+  step("auth database migrations");
+  // CI=true: wrangler asks no confirmation. Applied migrations are skipped, so this runs every time.
+  await run(["d1", "migrations", "apply", "DB", "--remote", "-c", AUTH_CONFIG], { extraEnv: { CI: "true" } });
+
+  // Secrets travel with the upload (a JSON file, mode 600, removed at once): a new Worker gets them
+  // from its first version, and no prompt asks for them.
+  const outputDir = join(root, ".wrangler", "shallot-deploy");
+  mkdirSync(outputDir, { recursive: true, mode: 0o700 });
+  /** `wrangler deploy` with its secrets; resolves with the URL wrangler reports (its output file). */
+  const deployWorker = async (config, secrets, extra = []) => {
+    const secretsFile = join(outputDir, "secrets.json");
+    const outputFile = join(outputDir, "wrangler-output.jsonl");
+    rmSync(outputFile, { force: true });
+    writeFileSync(secretsFile, JSON.stringify(secrets), { mode: 0o600 });
+    try {
+      await run(["deploy", "-c", config, ...extra, "--secrets-file", secretsFile], { extraEnv: { WRANGLER_OUTPUT_FILE_PATH: outputFile } });
+    } finally {
+      rmSync(secretsFile, { force: true });
+    }
+    const entries = existsSync(outputFile) ? readFileSync(outputFile, "utf8").split("\n").filter(Boolean).map((line) => JSON.parse(line)) : [];
+    const targets = entries.filter((entry) => entry.type === "deploy").flatMap((entry) => entry.targets ?? []);
+    return targets.find((url) => /\.workers\.dev\/?$/.test(url)) ?? targets[0];
+  };
+  /** The URL to use: the environment's, else the one wrangler reported, else the workers.dev sibling. */
+  const urlOf = (variable, reported, worker, known) => {
+    const url = env[variable] ?? reported ?? (known && siblingUrl(known, worker));
+    if (!url) throw new DeployError(`cannot tell the public URL of ${worker}: set ${variable}.`);
+    return trimUrl(url);
+  };
+
+  step("auth server");
+  const reportedAuth = await deployWorker(AUTH_CONFIG, { AUTH_HPKE_KEY: secret("AUTH_HPKE_KEY") });
+  const authUrl = urlOf("SHALLOT_AUTH_URL", reportedAuth, "shallot-auth");
+  note(`at ${authUrl}`);
+  /** A workers.dev URL of this account: the other Workers' URLs are its siblings. */
+  const known = reportedAuth ?? authUrl;
+
+  // Every authority pins all three, itself included, so their URLs come before the first of them is
+  // deployed: the environment's, or the workers.dev siblings of the auth server.
+  const directoryUrls = givenDirectoryUrls ?? AUTHORITY_WORKERS.map((worker) => urlOf("SHALLOT_DIRECTORY_URLS", undefined, worker, known));
+  const authorities = keys.authorityPublicKeys.map((key, i) => `${key}@${directoryUrls[i]}`).join(",");
+  const authorityVars = ["--var", `DIRECTORY_AUTHORITIES:${authorities}`];
+  for (const [i, authorityEnv] of AUTHORITY_ENVS.entries()) {
+    step(`directory authority ${i + 1} (${AUTHORITY_WORKERS[i]})`);
+    const reported = await deployWorker(DIRECTORY_CONFIG, { DIRECTORY_SIGNING_KEY: secret(`AUTHORITY_${i + 1}_SIGNING_KEY`) }, [...(authorityEnv ? ["--env", authorityEnv] : TOP_LEVEL), ...authorityVars]);
+    if (reported && trimUrl(reported) !== directoryUrls[i] && !env.SHALLOT_DIRECTORY_URLS) note(`wrangler reports ${reported}; the network pins ${directoryUrls[i]} (set SHALLOT_DIRECTORY_URLS if that is wrong)`);
+    note(`at ${directoryUrls[i]}`);
+  }
+
+  // The relay worker's own URL is part of its configuration (PUBLIC_URL: the address in its relays'
+  // descriptors), so it comes before its first deploy: the environment's, or the workers.dev sibling.
+  const relayVars = (publicUrl) => [
+    "--var", `PUBLIC_URL:${publicUrl}`,
+    "--var", `DIRECTORY_AUTHORITIES:${authorities}`,
+    "--var", `AUTH_URL:${authUrl}`,
+    "--var", `AUTH_PUBLIC_KEY:${keys.authPublicKey}`,
+  ];
+  const relayUrl = urlOf("SHALLOT_RELAY_URL", undefined, "shallot-relay", known);
+  step("relay worker");
+  const reportedRelay = await deployWorker(RELAY_CONFIG, { ADMIN_TOKEN: secret("ADMIN_TOKEN") }, [...TOP_LEVEL, ...relayVars(relayUrl)]);
+  if (reportedRelay && trimUrl(reportedRelay) !== relayUrl && !env.SHALLOT_RELAY_URL) note(`wrangler reports ${reportedRelay}; the relays publish ${relayUrl} (set SHALLOT_RELAY_URL if that is wrong)`);
+  note(`at ${relayUrl}`);
+
+  const urls = { directories: directoryUrls, auth: authUrl, relay: relayUrl };
+  if (second) {
+    const secondUrl = urlOf("SHALLOT_SECOND_URL", undefined, "shallot-relay-second", known);
+    step("second relay deployment");
+    await deployWorker(RELAY_CONFIG, { ADMIN_TOKEN: secret("ADMIN_TOKEN") }, ["--env", "second", ...relayVars(secondUrl)]);
+    note(`at ${secondUrl}`);
+    urls.second = secondUrl;
+  }
+  writeFileSync(join(root, ".wrangler", "shallot-deploy.json"), `${JSON.stringify({ ...urls, databaseId: database.uuid }, null, 2)}\n`);
+
+  const wanted = Number(env.RELAYS ?? 6);
+  if (wanted > 0) {
+    step(`relays: ${wanted} in the consensus`);
+    await addRelays({ urls, wanted, adminToken: secret("ADMIN_TOKEN"), fetchImpl, note });
+  }
+  log(`\ndeploy: done.
+  gateway and browser page  ${relayUrl}/
+  authorities               ${directoryUrls.map((url) => `${url}/consensus`).join("\n                            ")}
+  auth server               ${authUrl}
+  (kept in .wrangler/shallot-deploy.json)`);
+  return urls;
+}
+
+/** Adds relays until the consensus lists `wanted`; new workers.dev names may need a few seconds to resolve. */
+async function addRelays({ urls, wanted, adminToken, fetchImpl, note }) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    try {
+      const consensus = await (await fetchImpl(`${urls.directories[0]}/consensus`, { signal: AbortSignal.timeout(10_000) })).json();
+      const listed = JSON.parse(consensus.document).relays.length;
+      if (listed >= wanted) {
+        note(`the consensus lists ${listed}`);
+        return;
+      }
+      const response = await fetchImpl(`${urls.relay}/relays`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(10_000) });
+      if (response.status !== 201) throw new Error(`POST /relays answered ${response.status}`);
+      note(`added relay ${(await response.json()).id.slice(0, 16)}…`);
+    } catch (error) {
+      if (Date.now() > deadline) {
+        throw new DeployError(`could not add relays (${error.message}); the Workers are deployed: add them later with
+  curl -X POST -H "authorization: Bearer $(cat .wrangler/shallot-secrets/ADMIN_TOKEN)" ${urls.relay}/relays`);
+      }
+      await new Promise((r) => setTimeout(r, 3_000));
+    }
   }
 }
 
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`deploy: set ${name} (see README, "Deploy").`);
-    process.exit(2);
-  }
-  return value.replace(/\/+$/, "");
-}
-
-const deploy = (name, config, extra = []) => [
-  "deploy",
-  "-c",
-  config,
-  ...(dryRun ? ["--dry-run", "--outdir", join("dist", name)] : []),
-  ...extra,
-];
-
-let relayVars = [];
-let secondVars = [];
-let authorityVars = [];
-if (!dryRun) {
-  const keys = AUTHORITY_NUMBERS.map((n) => {
-    const file = join(SECRETS_DIR, `AUTHORITY_${n}_PUBLIC_KEY`);
-    return (process.env[`SHALLOT_AUTHORITY_${n}_PUBLIC_KEY`] ?? (existsSync(file) ? readFileSync(file, "utf8") : "")).trim();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const dryRun = process.argv.includes("--dry-run");
+  deploy({ dryRun, second: process.argv.includes("--second") }).catch((error) => {
+    console.error(`\n${dryRun ? "build" : "deploy"}: ${error instanceof DeployError ? error.message : error.stack}`);
+    process.exit(1);
   });
-  if (keys.some((key) => !key)) {
-    console.error("deploy: the authorities' public keys are missing; run `npm run keys` first (or set SHALLOT_AUTHORITY_<n>_PUBLIC_KEY).");
-    process.exit(2);
-  }
-  const urls = required("SHALLOT_DIRECTORY_URLS").split(",").map((url) => url.trim().replace(/\/+$/, ""));
-  if (urls.length !== keys.length) {
-    console.error(`deploy: SHALLOT_DIRECTORY_URLS must name ${keys.length} authorities, comma-separated.`);
-    process.exit(2);
-  }
-  // Every authority and every relay worker pins the same list: KEY@URL, comma-separated.
-  const authorities = keys.map((key, i) => `${key}@${urls[i]}`).join(",");
-  authorityVars = ["--var", `DIRECTORY_AUTHORITIES:${authorities}`];
-  const authKeyFile = join(SECRETS_DIR, "AUTH_PUBLIC_KEY");
-  const authKey = process.env.SHALLOT_AUTH_PUBLIC_KEY ?? (existsSync(authKeyFile) ? readFileSync(authKeyFile, "utf8") : "");
-  if (!authKey) {
-    console.error("deploy: no auth server public key; run `npm run keys` first (or set SHALLOT_AUTH_PUBLIC_KEY).");
-    process.exit(2);
-  }
-  const common = ["--var", `DIRECTORY_AUTHORITIES:${authorities}`, "--var", `AUTH_URL:${required("SHALLOT_AUTH_URL")}`, "--var", `AUTH_PUBLIC_KEY:${authKey.trim()}`];
-  relayVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_RELAY_URL")}`];
-  if (process.env.SHALLOT_SECOND_URL) secondVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_SECOND_URL")}`];
 }
-
-for (const [i, env] of AUTHORITY_ENVS.entries()) {
-  step(`directory authority ${i + 1}`, deploy(`directory-${i + 1}`, "workers/directory/wrangler.toml", [...(env ? ["--env", env] : []), ...authorityVars]));
-}
-if (!dryRun) step("auth database migrations", ["d1", "migrations", "apply", "DB", "--remote", "-c", "workers/auth/wrangler.toml"]);
-step("auth server", deploy("auth", "workers/auth/wrangler.toml"));
-step("relay worker", deploy("relay", "wrangler.toml", relayVars));
-if (dryRun || secondVars.length > 0) step("second relay deployment", deploy("relay-second", "wrangler.toml", ["--env", "second", ...secondVars]));
-console.log(dryRun ? "\ndeploy: every worker bundled into dist/ (dry run, nothing uploaded)." : "\ndeploy: done. Add relays with POST /relays (README, \"Deploy\").");

@@ -3,7 +3,8 @@
 // authorities', 8788,8791,8792), RELAY_TTL_MS, PING_INTERVAL_MS, CONSENSUS_PERIOD_MS, RETEST_MS,
 // STABLE_AFTER_MS, GUARD_AFTER_MS, MAX_RELAYS_PER_HOST, ADMIN_TOKEN, QUIET=1 to hide the workers' own logs,
 // SECOND_RELAYS=<n> (and SECOND_PORT, 8790) to start a second relay deployment joining the same authorities,
-// INSPECTOR_PORT (first of the workers' consecutive inspector ports), STATE_DIR (.wrangler/shallot-dev).
+// INSPECTOR_PORT (first of the workers' consecutive inspector ports), STATE_DIR (.wrangler/shallot-dev),
+// KEEP_ACCOUNTS=1 to keep the auth server's accounts of the last run (every start is clean otherwise).
 // When any worker's process ends, the others are stopped and this exits 1, naming the cause.
 
 import { startMesh } from "./mesh.mjs";
@@ -64,6 +65,7 @@ shallot: mesh ready
   admin token       ${mesh.adminToken}   (POST ${urls.relay}/relays, DELETE ${urls.relay}/relays/:id)
   authority keys    ${mesh.authorities.map((a) => a.key).join(" ")}
   your own client   npx onion fetch http://127.0.0.1:9000/
+  an origin         npm run origin   (in another terminal: the echo server on :9000 the examples fetch)
 Ctrl-C stops everything.`);
 
 let stopping = false;

@@ -1,8 +1,8 @@
 // `npm run keys`: makes the production secrets once, into .wrangler/shallot-secrets/ (git-ignored,
-// readable by you only), and prints how to hand each to `wrangler secret put`. Secrets are never
-// printed; only the public keys are, since relays and clients pin them. (Three directory
-// authorities: in a network run by several operators, each makes its own key and publishes only
-// the public half.)
+// readable by you only). `npm run deploy` makes them too and hands them to Cloudflare with each
+// deploy. Secrets are never printed; only the public keys are, since relays and clients pin them.
+// (Three directory authorities: in a network run by several operators, each makes its own key and
+// publishes only the public half.)
 
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -14,35 +14,40 @@ export const SECRETS_DIR = join(ROOT, ".wrangler", "shallot-secrets");
 export const AUTHORITY_NUMBERS = [1, 2, 3];
 export const AUTHORITY_ENVS = [null, "second", "third"];
 
-function ensure(name, make) {
-  const file = join(SECRETS_DIR, name);
+function ensure(dir, name, make) {
+  const file = join(dir, name);
   if (!existsSync(file)) writeFileSync(file, make(), { mode: 0o600 });
   return readFileSync(file, "utf8");
 }
 
-export function ensureSecrets() {
-  mkdirSync(SECRETS_DIR, { recursive: true, mode: 0o700 });
+/** The secrets every deployment needs, by file name under the secrets directory. */
+const SECRET_FILES = [...AUTHORITY_NUMBERS.map((n) => `AUTHORITY_${n}_SIGNING_KEY`), "AUTH_HPKE_KEY", "ADMIN_TOKEN"];
+
+/** Makes whatever secret is missing under `dir`; returns the public keys and whether anything was made. */
+export function ensureSecrets(dir = SECRETS_DIR) {
+  const had = SECRET_FILES.every((name) => existsSync(join(dir, name)));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   // Each authority's signing key and its public half are made together, so they always match.
   for (const n of AUTHORITY_NUMBERS) {
-    if (!existsSync(join(SECRETS_DIR, `AUTHORITY_${n}_SIGNING_KEY`)) || !existsSync(join(SECRETS_DIR, `AUTHORITY_${n}_PUBLIC_KEY`))) {
+    if (!existsSync(join(dir, `AUTHORITY_${n}_SIGNING_KEY`)) || !existsSync(join(dir, `AUTHORITY_${n}_PUBLIC_KEY`))) {
       const authority = generateKeyPairSync("ed25519");
-      writeFileSync(join(SECRETS_DIR, `AUTHORITY_${n}_SIGNING_KEY`), authority.privateKey.export({ format: "jwk" }).d, { mode: 0o600 });
-      writeFileSync(join(SECRETS_DIR, `AUTHORITY_${n}_PUBLIC_KEY`), authority.publicKey.export({ format: "jwk" }).x, { mode: 0o600 });
+      writeFileSync(join(dir, `AUTHORITY_${n}_SIGNING_KEY`), authority.privateKey.export({ format: "jwk" }).d, { mode: 0o600 });
+      writeFileSync(join(dir, `AUTHORITY_${n}_PUBLIC_KEY`), authority.publicKey.export({ format: "jwk" }).x, { mode: 0o600 });
     }
   }
-  const authKey = ensure("AUTH_HPKE_KEY", () => generateKeyPairSync("x25519").privateKey.export({ format: "jwk" }).d);
+  const authKey = ensure(dir, "AUTH_HPKE_KEY", () => generateKeyPairSync("x25519").privateKey.export({ format: "jwk" }).d);
   // Its public half is pinned by relay workers and clients (AUTH_PUBLIC_KEY); derived, so the two always match.
   const pkcs8 = Buffer.concat([Buffer.from("302e020100300506032b656e04220420", "hex"), Buffer.from(authKey.trim(), "base64url")]);
   const authPublicKey = createPublicKey(createPrivateKey({ key: pkcs8, format: "der", type: "pkcs8" })).export({ format: "jwk" }).x;
-  writeFileSync(join(SECRETS_DIR, "AUTH_PUBLIC_KEY"), authPublicKey, { mode: 0o600 });
-  ensure("ADMIN_TOKEN", () => randomBytes(32).toString("base64url"));
-  return { authorityPublicKeys: AUTHORITY_NUMBERS.map((n) => readFileSync(join(SECRETS_DIR, `AUTHORITY_${n}_PUBLIC_KEY`), "utf8").trim()), authPublicKey };
+  writeFileSync(join(dir, "AUTH_PUBLIC_KEY"), authPublicKey, { mode: 0o600 });
+  ensure(dir, "ADMIN_TOKEN", () => randomBytes(32).toString("base64url"));
+  return { authorityPublicKeys: AUTHORITY_NUMBERS.map((n) => readFileSync(join(dir, `AUTHORITY_${n}_PUBLIC_KEY`), "utf8").trim()), authPublicKey, made: !had };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { authorityPublicKeys, authPublicKey } = ensureSecrets();
   const dir = ".wrangler/shallot-secrets";
-  console.log(`Secrets are in ${dir}/ (mode 600). Hand them to Cloudflare:
+  console.log(`Secrets are in ${dir}/ (mode 600). \`npm run deploy\` uploads them with each Worker; by hand:
 
   npx wrangler secret put DIRECTORY_SIGNING_KEY -c workers/directory/wrangler.toml < ${dir}/AUTHORITY_1_SIGNING_KEY
   npx wrangler secret put DIRECTORY_SIGNING_KEY -c workers/directory/wrangler.toml --env second < ${dir}/AUTHORITY_2_SIGNING_KEY

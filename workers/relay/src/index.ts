@@ -26,7 +26,17 @@ function relayStub(env: Env, id: string): DurableObjectStub<import("./relay.ts")
 
 const unknownRelay = () => errorResponse(404, "unknown_relay", "No relay with that id serves here.");
 
-// GET / is the browser page, served from static assets (workers/relay/page) before the worker runs.
+/** The browser page's files (workers/relay/page), served from the static assets. */
+const PAGE_FILES = ["/", "/index.html", "/app.js", "/style.css"];
+for (const path of PAGE_FILES) {
+  app.on(["GET", "HEAD"], path, (c) => c.env.ASSETS.fetch(c.req.raw));
+  app.all(path, () => {
+    const refused = errorResponse(405, "method_not_allowed", `${path} is the browser page: GET or HEAD only.`);
+    refused.headers.set("allow", "GET, HEAD");
+    return refused;
+  });
+}
+
 app.get("/api", (c) =>
   c.json({
     service: "shallot-relay",

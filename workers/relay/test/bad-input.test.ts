@@ -48,6 +48,21 @@ describe("bad input to the relay worker", () => {
     await expectError(await post(`/relays/${relay.id}/cell`, { body: create }), 404, "unknown_relay");
   });
 
+  it("serves the browser page on GET and HEAD only: any other method on its files is a JSON 405", async () => {
+    const page = await worker().fetch("http://relay.test/");
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<html/i);
+    expect((await worker().fetch("http://relay.test/app.js", { method: "HEAD" })).status).toBe(200);
+    for (const path of ["/", "/index.html", "/app.js", "/style.css"]) {
+      for (const method of ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"]) {
+        const refused = await worker().fetch(`http://relay.test${path}`, { method });
+        expect(refused.headers.get("allow")).toBe("GET, HEAD");
+        await expectError(refused, 405, "method_not_allowed");
+      }
+    }
+    await expectError(await worker().fetch("http://relay.test/no/such/path", { method: "TRACE" }), 404, "not_found");
+  });
+
   it("validates /fetch: URL, method and body size before touching the network", async () => {
     await expectError(await worker().fetch("http://relay.test/fetch"), 400, "invalid_url");
     await expectError(await worker().fetch("http://relay.test/fetch?url=/relative"), 400, "invalid_url");

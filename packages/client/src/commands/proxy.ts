@@ -8,6 +8,7 @@ import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, type HttpRequestMessage,
 import type { ProxyOptions } from "../args.ts";
 import { resolveNetwork } from "../directory.ts";
 import { CliError, describeFailure } from "../errors.ts";
+import { whenLauncherEnds } from "../launcher.ts";
 import { cliOnionProxy } from "../onion-proxy.ts";
 import { type Progress, formatMs, progressOn, shortId, write } from "../output.ts";
 import { MAX_URL_LENGTH } from "../request.ts";
@@ -33,6 +34,8 @@ export async function runProxy(options: ProxyOptions): Promise<number> {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    // Started by npx: stops with it, rather than holding the port with nobody left to stop it.
+    whenLauncherEnds(stop);
   });
   progress.line("stopping: destroying the current circuit");
   server.close();
