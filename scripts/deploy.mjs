@@ -5,14 +5,15 @@
 // directory authorities (workers/directory: the top level, [env.second], [env.third]; each pins all
 // three in DIRECTORY_AUTHORITIES) and the relay worker (pinning the authorities and the auth server's
 // key), each uploaded with its secrets (`wrangler deploy --secrets-file`: nothing to type), and at last
-// relays until the consensus lists RELAYS of them. Run it again at any time: what exists is kept, the
-// Workers are deployed anew. `npm run build` (--dry-run) bundles every Worker as it would be uploaded into
+// relays until the consensus lists them. Run it again at any time: what exists is kept, the Workers
+// are deployed anew. `npm run build` (--dry-run) bundles every Worker as it would be uploaded into
 // dist/ (CI runs it).
 //
 // Environment: RELAYS (6; 0 adds none), SHALLOT_RELAY_URL / SHALLOT_AUTH_URL (public base URLs) and
 // SHALLOT_DIRECTORY_URLS (the three authorities', comma-separated, in the order shallot-directory,
-// shallot-directory-second, shallot-directory-third), when not the workers.dev ones; SHALLOT_WRANGLER
-// (the wrangler command, for tests). `--second` also deploys the
+// shallot-directory-second, shallot-directory-third), when not the workers.dev ones; MAX_RELAYS_PER_HOST
+// (given to every authority) and FAMILY_RULE (given to the relay workers), for a test network of one
+// relay deployment; SHALLOT_WRANGLER (the wrangler command, for tests). `--second` also deploys the
 // second relay deployment (wrangler.toml [env.second]; SHALLOT_SECOND_URL). The URLs of the last
 // deploy are kept in .wrangler/shallot-deploy.json.
 
@@ -30,6 +31,8 @@ const RELAY_CONFIG = "wrangler.toml";
 const TOP_LEVEL = ["--env", ""];
 /** The three authorities' Workers, as workers/directory/wrangler.toml names them (top level, second, third). */
 const AUTHORITY_WORKERS = AUTHORITY_ENVS.map((env) => (env ? `shallot-directory-${env}` : "shallot-directory"));
+/** K when MAX_RELAYS_PER_HOST is not given: the authorities' default (workers/directory/wrangler.toml). */
+const DEFAULT_RELAYS_PER_HOST = 2;
 
 export class DeployError extends Error {
   name = "DeployError";
@@ -79,9 +82,10 @@ const trimUrl = (url) => url.replace(/\/+$/, "");
 
 /**
  * Runs the deploy (or, with dryRun, the build). `root` holds the configs; `wrangler` is the command;
- * `log` hears each step. Resolves with the deployed URLs (nothing for a dry run).
+ * `log` hears each step; the relays are waited for `waitMs`, polled every `pollMs`. Resolves with the
+ * deployed URLs (nothing for a dry run).
  */
-export async function deploy({ root = ROOT, env = process.env, dryRun = false, second = false, log = console.log, fetchImpl = fetch, showWrangler = true } = {}) {
+export async function deploy({ root = ROOT, env = process.env, dryRun = false, second = false, log = console.log, fetchImpl = fetch, showWrangler = true, waitMs = 600_000, pollMs = 5_000 } = {}) {
   const wrangler = env.SHALLOT_WRANGLER ?? join(root, "node_modules", ".bin", "wrangler");
   const wranglerEnv = { ...env, WRANGLER_SEND_METRICS: "false" };
   let stepNo = 0;
@@ -119,6 +123,10 @@ export async function deploy({ root = ROOT, env = process.env, dryRun = false, s
   }
 
   // What the environment sets is checked before anything runs.
+  if (env.MAX_RELAYS_PER_HOST !== undefined && !/^[1-9]\d{0,5}$/.test(env.MAX_RELAYS_PER_HOST)) throw new DeployError("MAX_RELAYS_PER_HOST must be a whole number of at least 1.");
+  if (env.FAMILY_RULE !== undefined && env.FAMILY_RULE !== "true" && env.FAMILY_RULE !== "false") throw new DeployError('FAMILY_RULE must be "true" or "false".');
+  const wanted = Number(env.RELAYS ?? 6);
+  if (!Number.isInteger(wanted) || wanted < 0) throw new DeployError("RELAYS must be a whole number (0 adds none).");
   const givenDirectoryUrls = env.SHALLOT_DIRECTORY_URLS?.split(",").map((url) => trimUrl(url.trim()));
   if (givenDirectoryUrls && (givenDirectoryUrls.length !== AUTHORITY_NUMBERS.length || givenDirectoryUrls.some((url) => !/^https?:\/\/[^\s,@]+$/.test(url)))) {
     throw new DeployError(`SHALLOT_DIRECTORY_URLS must name the ${AUTHORITY_NUMBERS.length} authorities' base URLs, comma-separated.`);
@@ -204,7 +212,7 @@ export async function deploy({ root = ROOT, env = process.env, dryRun = false, s
   // deployed: the environment's, or the workers.dev siblings of the auth server.
   const directoryUrls = givenDirectoryUrls ?? AUTHORITY_WORKERS.map((worker) => urlOf("SHALLOT_DIRECTORY_URLS", undefined, worker, known));
   const authorities = keys.authorityPublicKeys.map((key, i) => `${key}@${directoryUrls[i]}`).join(",");
-  const authorityVars = ["--var", `DIRECTORY_AUTHORITIES:${authorities}`];
+  const authorityVars = ["--var", `DIRECTORY_AUTHORITIES:${authorities}`, ...(env.MAX_RELAYS_PER_HOST ? ["--var", `MAX_RELAYS_PER_HOST:${env.MAX_RELAYS_PER_HOST}`] : [])];
   for (const [i, authorityEnv] of AUTHORITY_ENVS.entries()) {
     step(`directory authority ${i + 1} (${AUTHORITY_WORKERS[i]})`);
     const reported = await deployWorker(DIRECTORY_CONFIG, { DIRECTORY_SIGNING_KEY: secret(`AUTHORITY_${i + 1}_SIGNING_KEY`) }, [...(authorityEnv ? ["--env", authorityEnv] : TOP_LEVEL), ...authorityVars]);
@@ -219,6 +227,7 @@ export async function deploy({ root = ROOT, env = process.env, dryRun = false, s
     "--var", `DIRECTORY_AUTHORITIES:${authorities}`,
     "--var", `AUTH_URL:${authUrl}`,
     "--var", `AUTH_PUBLIC_KEY:${keys.authPublicKey}`,
+    ...(env.FAMILY_RULE ? ["--var", `FAMILY_RULE:${env.FAMILY_RULE}`] : []),
   ];
   const relayUrl = urlOf("SHALLOT_RELAY_URL", undefined, "shallot-relay", known);
   step("relay worker");
@@ -236,10 +245,12 @@ export async function deploy({ root = ROOT, env = process.env, dryRun = false, s
   }
   writeFileSync(join(root, ".wrangler", "shallot-deploy.json"), `${JSON.stringify({ ...urls, databaseId: database.uuid }, null, 2)}\n`);
 
-  const wanted = Number(env.RELAYS ?? 6);
   if (wanted > 0) {
-    step(`relays: ${wanted} in the consensus`);
-    await addRelays({ urls, wanted, adminToken: secret("ADMIN_TOKEN"), fetchImpl, note });
+    // The authorities list at most K relays of one deployment host: more would wait unlisted.
+    const perHost = Number(env.MAX_RELAYS_PER_HOST ?? DEFAULT_RELAYS_PER_HOST);
+    const target = Math.min(wanted, perHost);
+    step(`relays: ${target} of ${relayUrl} in the consensus${target < wanted ? ` (the authorities list at most ${perHost} of one deployment; RELAYS asks ${wanted})` : ""}`);
+    await addRelays({ urls, target, adminToken: secret("ADMIN_TOKEN"), fetchImpl, note, waitMs, pollMs });
   }
   log(`\ndeploy: done.
   gateway and browser page  ${relayUrl}/
@@ -249,27 +260,50 @@ export async function deploy({ root = ROOT, env = process.env, dryRun = false, s
   return urls;
 }
 
-/** Adds relays until the consensus lists `wanted`; new workers.dev names may need a few seconds to resolve. */
-async function addRelays({ urls, wanted, adminToken, fetchImpl, note }) {
-  const deadline = Date.now() + 90_000;
-  for (;;) {
+/** How many relays of the deployment at `relayUrl` the consensus lists: from the first authority that answers. */
+async function listedRelays({ urls, fetchImpl }) {
+  for (const directory of urls.directories) {
     try {
-      const consensus = await (await fetchImpl(`${urls.directories[0]}/consensus`, { signal: AbortSignal.timeout(10_000) })).json();
-      const listed = JSON.parse(consensus.document).relays.length;
-      if (listed >= wanted) {
-        note(`the consensus lists ${listed}`);
-        return;
-      }
+      const response = await fetchImpl(`${directory}/consensus`, { signal: AbortSignal.timeout(10_000) });
+      if (!response.ok) continue;
+      const consensus = await response.json();
+      return JSON.parse(consensus.document).relays.filter((relay) => typeof relay?.address === "string" && relay.address.startsWith(`${urls.relay}/relays/`)).length;
+    } catch {}
+  }
+  return null;
+}
+
+/**
+ * Adds the relays the consensus lacks, once, then waits for the authorities to list them: each is
+ * tested by every authority and voted for, so it is listed a round or two later (a minute each in
+ * production). New workers.dev names may also need a few seconds to resolve.
+ */
+async function addRelays({ urls, target, adminToken, fetchImpl, note, waitMs, pollMs }) {
+  const deadline = Date.now() + waitMs;
+  const later = `the Workers are deployed: see an authority's status page (${urls.directories[0]}/), or add relays later with
+  curl -X POST -H "authorization: Bearer $(cat .wrangler/shallot-secrets/ADMIN_TOKEN)" ${urls.relay}/relays`;
+  let listed = await listedRelays({ urls, fetchImpl });
+  let missing = target - (listed ?? 0);
+  while (missing > 0) {
+    try {
       const response = await fetchImpl(`${urls.relay}/relays`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(10_000) });
       if (response.status !== 201) throw new Error(`POST /relays answered ${response.status}`);
       note(`added relay ${(await response.json()).id.slice(0, 16)}…`);
+      missing--;
     } catch (error) {
-      if (Date.now() > deadline) {
-        throw new DeployError(`could not add relays (${error.message}); the Workers are deployed: add them later with
-  curl -X POST -H "authorization: Bearer $(cat .wrangler/shallot-secrets/ADMIN_TOKEN)" ${urls.relay}/relays`);
-      }
-      await new Promise((r) => setTimeout(r, 3_000));
+      if (Date.now() > deadline) throw new DeployError(`could not add relays (${error.message}); ${later}`);
+      await new Promise((r) => setTimeout(r, pollMs));
     }
+  }
+  note("waiting for the authorities to test them and list them (a round or two)");
+  for (;;) {
+    listed = await listedRelays({ urls, fetchImpl });
+    if (listed !== null && listed >= target) {
+      note(`the consensus lists ${listed}`);
+      return;
+    }
+    if (Date.now() > deadline) throw new DeployError(`the consensus lists ${listed ?? "none"} of the ${target} relays after ${Math.round(waitMs / 1000)} s; ${later}`);
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 

@@ -82,8 +82,8 @@ describe("npm run deploy against a stand-in wrangler", () => {
     RELAYS: "0",
     ...extra,
   });
-  const run = (options: { dryRun?: boolean; second?: boolean; extra?: Record<string, string> } = {}) =>
-    deploy({ root, env: env(options.extra), dryRun: options.dryRun, second: options.second, log: (line: string) => lines.push(line), showWrangler: false });
+  const run = (options: { dryRun?: boolean; second?: boolean; extra?: Record<string, string>; fetchImpl?: typeof fetch; waitMs?: number } = {}) =>
+    deploy({ root, env: env(options.extra), dryRun: options.dryRun, second: options.second, log: (line: string) => lines.push(line), showWrangler: false, fetchImpl: options.fetchImpl, waitMs: options.waitMs, pollMs: 10 });
   const calls = () => readFileSync(logPath, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { args: string[]; ci?: string; secrets?: Record<string, string> });
   const secret = (name: string) => readFileSync(join(root, ".wrangler/shallot-secrets", name), "utf8").trim();
   const option = (args: string[], name: string) => args.filter((_, i) => args[i - 1] === name);
@@ -185,15 +185,77 @@ describe("npm run deploy against a stand-in wrangler", () => {
     expect(relayVars).toContain(`DIRECTORY_AUTHORITIES:${directories.map((url, i) => `${secret(`AUTHORITY_${i + 1}_PUBLIC_KEY`)}@${url}`).join(",")}`);
   });
 
-  it("refuses SHALLOT_DIRECTORY_URLS that do not name three authorities, before anything runs", async () => {
+  it("refuses SHALLOT_DIRECTORY_URLS that do not name three authorities, and bad knobs, before anything runs", async () => {
     for (const extra of [
       { SHALLOT_DIRECTORY_URLS: "https://dir-1.example.org,https://dir-2.example.org" },
       { SHALLOT_DIRECTORY_URLS: "https://a.example.org,https://b.example.org,key@https://c.example.org" },
+      { MAX_RELAYS_PER_HOST: "0" },
+      { FAMILY_RULE: "off" },
+      { RELAYS: "-1" },
     ]) {
       await expect(run({ extra })).rejects.toThrow(DeployError);
     }
     expect(existsSync(logPath)).toBe(false);
   });
+
+  it("a test network of one relay deployment: MAX_RELAYS_PER_HOST to every authority, FAMILY_RULE to the relay worker", async () => {
+    await run({ extra: { MAX_RELAYS_PER_HOST: "6", FAMILY_RULE: "false" } });
+    const deployed = calls().filter((call) => call.args[0] === "deploy");
+    for (const authority of deployed.slice(1, 4)) expect(option(authority.args, "--var")).toContain("MAX_RELAYS_PER_HOST:6");
+    expect(option(deployed[0]!.args, "--var")).toEqual([]);
+    expect(option(deployed[4]!.args, "--var")).toContain("FAMILY_RULE:false");
+    expect(option(deployed[4]!.args, "--var").some((v: string) => v.startsWith("MAX_RELAYS_PER_HOST"))).toBe(false);
+  });
+
+  /** A stand-in network: POST /relays makes a relay, which an authority lists after `listAfter` consensus fetches. */
+  function network({ listAfter = 2, failFirstPosts = 0 } = {}) {
+    const relays: { id: string; fetchesLeft: number }[] = [];
+    const seen = { posts: 0, consensus: 0 };
+    let failures = failFirstPosts;
+    const fetchImpl = (async (input: string | URL, init?: RequestInit) => {
+      const url = String(input);
+      if (url === "https://shallot-relay.acme.workers.dev/relays" && init?.method === "POST") {
+        seen.posts++;
+        if (init.headers && (init.headers as Record<string, string>).authorization !== `Bearer ${secret("ADMIN_TOKEN")}`) return new Response("{}", { status: 401 });
+        if (failures-- > 0) throw new TypeError("fetch failed");
+        const id = `${relays.length}`.padStart(64, "a");
+        relays.push({ id, fetchesLeft: listAfter });
+        return Response.json({ id }, { status: 201 });
+      }
+      if (url === "https://shallot-directory.acme.workers.dev/consensus") {
+        seen.consensus++;
+        for (const relay of relays) relay.fetchesLeft--;
+        const listed = relays.filter((relay) => relay.fetchesLeft < 0).map((relay) => ({ id: relay.id, address: `https://shallot-relay.acme.workers.dev/relays/${relay.id}` }));
+        // A relay of another deployment host does not count.
+        listed.push({ id: "f".repeat(64), address: `https://other.example.org/relays/${"f".repeat(64)}` });
+        return Response.json({ document: JSON.stringify({ relays: listed }), signatures: [] });
+      }
+      return new Response("not here", { status: 404 });
+    }) as typeof fetch;
+    return { fetchImpl, seen, relays };
+  }
+
+  it("adds the relays the consensus lacks, at most K of one deployment (2 by default), and waits until they are listed", async () => {
+    const net = network();
+    await run({ extra: { RELAYS: "6" }, fetchImpl: net.fetchImpl, waitMs: 60_000 });
+    expect(net.seen.posts).toBe(2);
+    expect(lines.join("\n")).toMatch(/the authorities list at most 2 of one deployment; RELAYS asks 6/);
+    expect(lines.join("\n")).toContain("the consensus lists 2");
+  }, 60_000);
+
+  it("with MAX_RELAYS_PER_HOST=6, adds 6; run again, adds none", async () => {
+    const net = network({ listAfter: 0 });
+    await run({ extra: { RELAYS: "6", MAX_RELAYS_PER_HOST: "6" }, fetchImpl: net.fetchImpl, waitMs: 60_000 });
+    expect(net.seen.posts).toBe(6);
+    await run({ extra: { RELAYS: "6", MAX_RELAYS_PER_HOST: "6" }, fetchImpl: net.fetchImpl, waitMs: 60_000 });
+    expect(net.seen.posts).toBe(6);
+  }, 60_000);
+
+  it("gives up waiting with a sentence saying the Workers are deployed and how to add relays", async () => {
+    const net = network({ listAfter: 1_000 });
+    await expect(run({ extra: { RELAYS: "2" }, fetchImpl: net.fetchImpl, waitMs: 100 })).rejects.toThrow(/the consensus lists 0 of the 2 relays[\s\S]*Workers are deployed[\s\S]*\/relays/);
+    expect(net.seen.posts).toBe(2);
+  }, 60_000);
 
   it("deploys the second relay deployment with --second", async () => {
     await run({ second: true });
