@@ -8,6 +8,8 @@ import { connect } from "node:net";
 import { describe, expect, inject, it } from "vitest";
 
 const mesh = inject("mesh");
+/** Every worker's port: the relay worker, each of the three authorities, the auth server. */
+const WORKERS: [string, string][] = [["relay", mesh.urls.relay], ...mesh.urls.directories.map((url, i): [string, string] => [`authority ${i + 1}`, url]), ["auth", mesh.urls.auth]];
 const METHODS = ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "PROPFIND"];
 const PATHS = ["/", "/index.html", "/app.js", "/style.css", "/no/such/route", "/relays", "/consensus", "/login"];
 
@@ -37,11 +39,11 @@ function connectRequest(url: string): Promise<string> {
 }
 
 describe("refusals are JSON", () => {
-  it.each(["relay", "directory", "auth"] as const)("from the %s worker, for any method on any path", async (worker) => {
+  it.each(WORKERS)("from the %s worker, for any method on any path", async (_, base) => {
     const answers: string[] = [];
     for (const method of METHODS) {
       for (const path of PATHS) {
-        const { status, type, text } = await send(`${mesh.urls[worker]}${path}`, method);
+        const { status, type, text } = await send(`${base}${path}`, method);
         if (status < 400) continue;
         let body: { error?: unknown; message?: unknown } | null = null;
         try {
@@ -54,8 +56,8 @@ describe("refusals are JSON", () => {
     expect(answers).toEqual([]);
   });
 
-  it.each(["relay", "directory", "auth"] as const)("from the %s worker's port to a CONNECT, which no worker gets under wrangler dev", async (worker) => {
-    const answer = await connectRequest(mesh.urls[worker]);
+  it.each(WORKERS)("from the %s worker's port to a CONNECT, which no worker gets under wrangler dev", async (_, base) => {
+    const answer = await connectRequest(base);
     expect(answer).toMatch(/^HTTP\/1\.1 405 /);
     expect(answer.toLowerCase()).toContain("\r\ncontent-type: application/json\r\n");
     expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "method_not_allowed", message: expect.any(String) });
