@@ -1,7 +1,7 @@
 // The dev mesh's front door: everything passes through untouched, except a CONNECT, refused in JSON.
 
 import { request as httpRequest, createServer, type Server } from "node:http";
-import { type AddressInfo, connect } from "node:net";
+import { type AddressInfo, connect, createServer as createTcpServer, type Socket } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // @ts-expect-error -- plain ESM script shared with `npm run dev`
@@ -78,6 +78,101 @@ describe("the front door", () => {
     expect(answer.match(/HTTP\/1\.1 200 OK/g)).toHaveLength(2);
     expect(answer).toContain('"path":"/a"');
     expect(answer).toContain('"path":"/b"');
+  });
+
+  it("passes a WebSocket upgrade through byte for byte: the request, the 101, and every byte after it both ways", async () => {
+    // A raw upstream, as wrangler's socket: it keeps the upgrade request's bytes as they came, answers
+    // 101, sends 256 KiB of its own, and keeps whatever comes after the request.
+    const fromUpstream = randomBytes(256 * 1024);
+    const toUpstream = randomBytes(256 * 1024);
+    let requestBytes = Buffer.alloc(0);
+    let after = Buffer.alloc(0);
+    const upstream = createTcpServer((socket) => {
+      let upgraded = false;
+      socket.on("data", (chunk: Buffer) => {
+        if (upgraded) {
+          after = Buffer.concat([after, chunk]);
+          return;
+        }
+        requestBytes = Buffer.concat([requestBytes, chunk]);
+        const end = requestBytes.indexOf("\r\n\r\n");
+        if (end < 0) return;
+        upgraded = true;
+        after = requestBytes.subarray(end + 4);
+        requestBytes = requestBytes.subarray(0, end + 4);
+        const key = /^sec-websocket-key: (\S+)\r$/im.exec(requestBytes.toString("latin1"))![1];
+        const accept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+        socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+        socket.write(fromUpstream);
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const wsDoor = await openFrontDoor({ port: 0, target: (upstream.address() as AddressInfo).port });
+    const client: Socket = connect(wsDoor.port, "127.0.0.1");
+    try {
+      const request = `GET /link HTTP/1.1\r\nHost: 127.0.0.1:8787\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString("base64")}\r\nSec-WebSocket-Version: 13\r\nX-Odd:  two  spaces \r\n\r\n`;
+      let answer = Buffer.alloc(0);
+      client.on("data", (chunk: Buffer) => (answer = Buffer.concat([answer, chunk])));
+      client.write(request);
+      await expect.poll(() => answer.length, { timeout: 5_000 }).toBeGreaterThan(fromUpstream.length);
+      const head = answer.indexOf("\r\n\r\n") + 4;
+      expect(answer.subarray(0, head).toString()).toMatch(/^HTTP\/1\.1 101 Switching Protocols\r\n/);
+      await expect.poll(() => answer.length - head, { timeout: 5_000 }).toBe(fromUpstream.length);
+      expect(answer.subarray(head).equals(fromUpstream)).toBe(true);
+      // What follows the upgrade, in pieces (one opens like a CONNECT: only a connection's first bytes are looked at).
+      client.write(Buffer.from("CONNECT "));
+      client.write(toUpstream);
+      await expect.poll(() => after.length, { timeout: 5_000 }).toBe(toUpstream.length + 8);
+      expect(requestBytes.toString("latin1")).toBe(request);
+      expect(after.equals(Buffer.concat([Buffer.from("CONNECT "), toUpstream]))).toBe(true);
+    } finally {
+      client.destroy();
+      await wsDoor.close();
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
+  });
+
+  it("carries a WebSocket conversation of Node's own WebSocket client", async () => {
+    // A minimal echo server: the handshake, then each masked text frame (under 126 bytes) back unmasked.
+    const upstream = createTcpServer((socket) => {
+      let buffer = Buffer.alloc(0);
+      let open = false;
+      socket.on("data", (chunk: Buffer) => {
+        buffer = Buffer.concat([buffer, chunk]);
+        if (!open) {
+          const end = buffer.indexOf("\r\n\r\n");
+          if (end < 0) return;
+          const key = /^sec-websocket-key: (\S+)\r$/im.exec(buffer.subarray(0, end).toString("latin1"))![1];
+          const accept = createHash("sha1").update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest("base64");
+          socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+          buffer = buffer.subarray(end + 4);
+          open = true;
+        }
+        while (buffer.length >= 6 && buffer.length >= 6 + (buffer[1]! & 0x7f)) {
+          const length = buffer[1]! & 0x7f;
+          const mask = buffer.subarray(2, 6);
+          const payload = Buffer.from(buffer.subarray(6, 6 + length).map((byte, i) => byte ^ mask[i % 4]!));
+          socket.write(Buffer.concat([Buffer.from([buffer[0]!, length]), payload]));
+          buffer = buffer.subarray(6 + length);
+        }
+      });
+      socket.on("error", () => {});
+    });
+    await new Promise<void>((r) => upstream.listen(0, "127.0.0.1", r));
+    const wsDoor = await openFrontDoor({ port: 0, target: (upstream.address() as AddressInfo).port });
+    try {
+      const socket = new WebSocket(`ws://127.0.0.1:${wsDoor.port}/link`);
+      const echoed = await new Promise<string>((resolve, reject) => {
+        socket.onopen = () => socket.send("a cell, through the front door");
+        socket.onmessage = (event) => resolve(String(event.data));
+        socket.onerror = () => reject(new Error("the WebSocket failed"));
+      });
+      expect(echoed).toBe("a cell, through the front door");
+      socket.close();
+    } finally {
+      await wsDoor.close();
+      await new Promise<void>((r) => upstream.close(() => r()));
+    }
   });
 
   it("refuses to open on a port that is taken", async () => {
