@@ -28,8 +28,13 @@ export default defineConfig({
           CREATE_RATE: "2",
           RELAY_CREATE_BURST: "50",
           RELAY_CREATE_RATE: "5",
-          MAX_INFLIGHT_CELLS: "6",
+          MAX_INFLIGHT_CELLS: "12",
           MAX_INFLIGHT_BYTES: String(12 * 1024 * 1024),
+          // Streams: the test TCP servers listen on ephemeral ports; 65500 and up stand for a refused port.
+          EXIT_PORTS: "1-65499",
+          STREAM_HOLD_MS: "300",
+          TCP_PORTS: JSON.stringify(ctx.inject("tcpPorts")),
+          FLOOD_URL: ctx.inject<string>("floodUrl"),
         },
         // DIRECTORY_URL takes precedence, so the binding is never called; it only has to resolve.
         serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },

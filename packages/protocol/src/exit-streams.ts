@@ -44,11 +44,10 @@ export interface StreamSocket {
 /** A BEGIN the exit will not carry out: the reason goes back to the client in END. */
 export class StreamRefusal extends Error {
   override readonly name = "StreamRefusal";
-  constructor(
-    readonly reason: EndReason,
-    message: string,
-  ) {
+  readonly reason: EndReason;
+  constructor(reason: EndReason, message: string) {
     super(message);
+    this.reason = reason;
   }
 }
 
@@ -121,6 +120,11 @@ export class ExitStreams {
 
   constructor(options: ExitStreamsOptions) {
     this.options = options;
+  }
+
+  /** The circuits that have (or had) streams here. */
+  circuitKeys(): string[] {
+    return [...this.circuits.keys()];
   }
 
   /** Streams open now, and bytes buffered for them (both directions). */

@@ -8,8 +8,10 @@ import { ProtocolError } from "./errors.ts";
 /** The sending side: how many more bytes may go out before the receiver acknowledges some. */
 export class SendWindow {
   private left: number;
+  private readonly size: number;
 
-  constructor(private readonly size: number) {
+  constructor(size: number) {
+    this.size = size;
     this.left = size;
   }
 
@@ -35,11 +37,13 @@ export class ReceiveWindow {
   private outstanding = 0;
   /** Passed on (written to the socket, or read by the application) and not yet acknowledged. */
   private passedOn = 0;
+  private readonly size: number;
+  private readonly increment: number;
 
-  constructor(
-    private readonly size: number,
-    private readonly increment: number,
-  ) {}
+  constructor(size: number, increment: number) {
+    this.size = size;
+    this.increment = increment;
+  }
 
   received(bytes: number): void {
     if (this.outstanding + bytes > this.size) throw new ProtocolError("malformed_message", "The sender went past its flow-control window.");

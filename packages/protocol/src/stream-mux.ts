@@ -7,6 +7,7 @@
 import type { Bytes } from "./bytes.ts";
 import type { Circuit } from "./client.ts";
 import { ProtocolError, isProtocolError } from "./errors.ts";
+import { LinkError } from "./link.ts";
 import { ReceiveWindow, SendWindow } from "./flow-window.ts";
 import { type RelayCell, RelayCommand } from "./relay-cell.ts";
 import {
@@ -32,11 +33,10 @@ import {
 /** A stream the exit ended or refused: `reason` is its END reason (0 when the circuit failed). */
 export class StreamError extends Error {
   override readonly name = "StreamError";
-  constructor(
-    readonly reason: number,
-    message: string,
-  ) {
+  readonly reason: number;
+  constructor(reason: number, message: string) {
     super(message);
+    this.reason = reason;
   }
 }
 
@@ -64,11 +64,13 @@ export class ClientStream {
   /** Backward: the exit's bytes, checked against its window. */
   readonly receive = new ReceiveWindow(STREAM_WINDOW_BYTES, STREAM_SENDME_BYTES);
   private room: (() => void) | null = null;
+  readonly id: number;
+  private readonly mux: StreamMux;
 
-  constructor(
-    readonly id: number,
-    private readonly mux: StreamMux,
-  ) {}
+  constructor(id: number, mux: StreamMux) {
+    this.id = id;
+    this.mux = mux;
+  }
 
   /** The next bytes from the server, in order; null once the server closed the connection. */
   async read(): Promise<Bytes | null> {
@@ -162,11 +164,10 @@ export class StreamMux {
   private readonly receiveWindow = new ReceiveWindow(CIRCUIT_WINDOW_BYTES, CIRCUIT_SENDME_BYTES);
   private readonly drains: number;
   private readonly maxInFlight: number;
+  readonly circuit: Circuit;
 
-  constructor(
-    readonly circuit: Circuit,
-    options: StreamMuxOptions = {},
-  ) {
+  constructor(circuit: Circuit, options: StreamMuxOptions = {}) {
+    this.circuit = circuit;
     this.drains = options.drains ?? 4;
     this.maxInFlight = options.maxInFlight ?? 24;
   }
@@ -229,7 +230,18 @@ export class StreamMux {
     if (this.inFlight >= this.maxInFlight) await new Promise<void>((resolve) => this.queue.push(resolve));
     this.inFlight++;
     try {
-      const answer = await this.circuit.toExit(command, data);
+      let answer: RelayCell;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          answer = await this.circuit.toExit(command, data);
+          break;
+        } catch (error) {
+          // The entry refused the cell for now (busy, rate-limited): it never entered the circuit,
+          // so it may go again after a pause; anything else ends the circuit's streams.
+          if (!(error instanceof LinkError) || (error.status !== 503 && error.status !== 429) || attempt >= 5) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+        }
+      }
       if (dispatch) this.dispatch(answer);
       return answer;
     } catch (error) {

@@ -1,6 +1,7 @@
 // Bindings and configuration of the relay worker, parsed with defaults (once per env object).
 
 import * as v from "valibot";
+import { isHttpUrl } from "@shallot/protocol";
 import type { Relay } from "./relay.ts";
 
 export interface Env {
@@ -37,6 +38,13 @@ export interface Env {
   RELAY_CREATE_RATE?: string;
   MAX_INFLIGHT_CELLS?: string;
   MAX_INFLIGHT_BYTES?: string;
+  EXIT_PORTS?: string;
+  DOH_URL?: string;
+  STREAM_HOLD_MS?: string;
+  STREAM_CONNECT_TIMEOUT_MS?: string;
+  STREAM_IDLE_MS?: string;
+  MAX_STREAMS?: string;
+  MAX_STREAMS_PER_CIRCUIT?: string;
 }
 
 const positive = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.minValue(1)), String(fallback));
@@ -56,8 +64,15 @@ const ConfigSchema = v.object({
   CREATE_RATE: positive(20),
   RELAY_CREATE_BURST: positive(400),
   RELAY_CREATE_RATE: positive(100),
-  MAX_INFLIGHT_CELLS: positive(256),
+  MAX_INFLIGHT_CELLS: positive(1024),
   MAX_INFLIGHT_BYTES: positive(96 * 1024 * 1024),
+  EXIT_PORTS: v.optional(v.pipe(v.string(), v.regex(/^(\*|\d{1,5}(-\d{1,5})?(,\s*\d{1,5}(-\d{1,5})?)*)$/)), "80,443"),
+  DOH_URL: v.optional(v.pipe(v.string(), v.url(), v.check(isHttpUrl)), "https://cloudflare-dns.com/dns-query"),
+  STREAM_HOLD_MS: positive(1_000),
+  STREAM_CONNECT_TIMEOUT_MS: positive(10_000),
+  STREAM_IDLE_MS: positive(300_000),
+  MAX_STREAMS: positive(256),
+  MAX_STREAMS_PER_CIRCUIT: positive(64),
 });
 
 export interface RelayConfig {
@@ -84,6 +99,17 @@ export interface RelayConfig {
   maxInflightCells: number;
   /** Bytes of cells and bodies held at once by the whole isolate (every relay and the gateway in it). */
   maxInflightBytes: number;
+  /** The ports the exit connects to (streams) and fetches from: "80,443" (Tor's reduced policy), ranges, or "*". */
+  exitPorts: string;
+  /** Where the exit resolves names under the production policy (DNS-over-HTTPS, JSON). */
+  dohUrl: string;
+  /** How long the exit holds a DRAIN waiting for a backward stream cell. */
+  streamHoldMs: number;
+  streamConnectTimeoutMs: number;
+  /** A stream with no byte either way for this long is closed. */
+  streamIdleMs: number;
+  maxStreams: number;
+  maxStreamsPerCircuit: number;
 }
 
 const parsedConfigs = new WeakMap<Env, RelayConfig>();
@@ -121,5 +147,12 @@ function parseConfig(env: Env): RelayConfig {
     relayCreateRate: c.RELAY_CREATE_RATE,
     maxInflightCells: c.MAX_INFLIGHT_CELLS,
     maxInflightBytes: c.MAX_INFLIGHT_BYTES,
+    exitPorts: c.EXIT_PORTS,
+    dohUrl: c.DOH_URL,
+    streamHoldMs: c.STREAM_HOLD_MS,
+    streamConnectTimeoutMs: c.STREAM_CONNECT_TIMEOUT_MS,
+    streamIdleMs: c.STREAM_IDLE_MS,
+    maxStreams: c.MAX_STREAMS,
+    maxStreamsPerCircuit: c.MAX_STREAMS_PER_CIRCUIT,
   };
 }

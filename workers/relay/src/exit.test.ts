@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { FORWARDED_REQUEST_HEADERS, utf8 } from "@shallot/protocol";
 import { performExitRequest } from "./exit.ts";
 
-const production = { allowPrivateDestinations: false, maxBodyBytes: 1024, exitTimeoutMs: 5_000 };
+const production = { allowPrivateDestinations: false, maxBodyBytes: 1024, exitTimeoutMs: 5_000, exitPorts: "*" };
 const origin = () => (env as unknown as Cloudflare.Env).ORIGIN_URL;
 
 describe("the exit", () => {
