@@ -39,7 +39,11 @@ export class CircuitPool {
   private readonly usable: (circuit: Circuit) => boolean;
 
   /** `usable` says whether a circuit may still carry requests (none of its relays known to have failed). */
-  constructor(build: () => Promise<Circuit>, reuseMs: number = CIRCUIT_REUSE_MS, clock: () => number = Date.now, usable: (circuit: Circuit) => boolean = () => true) {
+  /** Uses one circuit carries at once (requests; or streams, which keep their own count of cells in flight). */
+  private readonly maxInflight: number;
+
+  constructor(build: () => Promise<Circuit>, reuseMs: number = CIRCUIT_REUSE_MS, clock: () => number = Date.now, usable: (circuit: Circuit) => boolean = () => true, maxInflight: number = MAX_INFLIGHT) {
+    this.maxInflight = maxInflight;
     this.build = build;
     this.reuseMs = reuseMs;
     this.clock = clock;
@@ -50,7 +54,7 @@ export class CircuitPool {
   async acquire(fresh: boolean): Promise<Lease> {
     const teardown: Promise<void>[] = [];
     const current = this.current;
-    if (current && !fresh && !current.retired && !current.circuit.isDestroyed && current.inflight < MAX_INFLIGHT && this.clock() - current.builtAt < this.reuseMs && this.usable(current.circuit)) {
+    if (current && !fresh && !current.retired && !current.circuit.isDestroyed && current.inflight < this.maxInflight && this.clock() - current.builtAt < this.reuseMs && this.usable(current.circuit)) {
       current.inflight++;
       return { entry: current, reused: true, teardown };
     }

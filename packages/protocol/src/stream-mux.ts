@@ -64,12 +64,16 @@ export class ClientStream {
   /** Backward: the exit's bytes, checked against its window. */
   readonly receive = new ReceiveWindow(STREAM_WINDOW_BYTES, STREAM_SENDME_BYTES);
   private room: (() => void) | null = null;
+  private settle: () => void = () => {};
+  /** Resolves once the stream is over, whichever side ended it. */
+  readonly finished: Promise<void>;
   readonly id: number;
   private readonly mux: StreamMux;
 
   constructor(id: number, mux: StreamMux) {
     this.id = id;
     this.mux = mux;
+    this.finished = new Promise((resolve) => (this.settle = resolve));
   }
 
   /** The next bytes from the server, in order; null once the server closed the connection. */
@@ -112,9 +116,13 @@ export class ClientStream {
   /** Closes the connection from this side (END); bytes already written go first. */
   async end(): Promise<void> {
     await this.sending;
-    if (this.ending || this.remoteDone) return this.mux.forget(this);
+    if (this.ending || this.remoteDone) {
+      this.settle();
+      return this.mux.forget(this);
+    }
     this.ending = new StreamError(EndReason.DONE, "The stream was closed.");
     this.mux.forget(this);
+    this.settle();
     await this.mux.exchange(RelayCommand.END, encodeEnd({ streamId: this.id, reason: EndReason.DONE })).catch(() => {});
   }
 
@@ -135,6 +143,7 @@ export class ClientStream {
     else this.ending ??= new StreamError(reason, `The stream ended: ${END_REASON_TEXT[reason] ?? `reason ${reason}`}.`);
     this.waiting?.();
     this.room?.();
+    this.settle();
   }
 
   /** @internal The circuit failed under the stream. */
@@ -142,6 +151,7 @@ export class ClientStream {
     this.ending ??= error;
     this.waiting?.();
     this.room?.();
+    this.settle();
   }
 
   /** @internal A SENDME, or circuit room: the writer may go on. */
