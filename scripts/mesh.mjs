@@ -7,6 +7,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startResolver } from "./egress.mjs";
 import { spawnSupervised } from "./supervise.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -103,6 +104,9 @@ export async function startMesh(options = {}) {
   };
   const inspector = options.inspectorBase ?? 9230 + (ports.relay % 100) * 3;
   const adminToken = process.env.ADMIN_TOKEN ?? DEV_ADMIN_TOKEN;
+  // Under the production policy stream exits resolve names themselves, over DNS-over-HTTPS: here a
+  // resolver on loopback (scripts/egress.mjs), as deployed exits use Cloudflare's.
+  const resolver = exitPolicy === "production" ? await startResolver({ hosts: options.egressHosts }) : null;
   const relayVars = (publicUrl) => ({
     DIRECTORY_URL: urls.directory,
     DIRECTORY_PUBLIC_URL: urls.directory,
@@ -117,6 +121,9 @@ export async function startMesh(options = {}) {
     // exits the production policy, names included (scripts/egress.mjs).
     ALLOW_PRIVATE_RELAYS: "true",
     ALLOW_PRIVATE_DESTINATIONS: exitPolicy === "production" ? "false" : "true",
+    // Local origins listen on any port; production exits carry 80 and 443 only.
+    EXIT_PORTS: exitPolicy === "production" ? "80,443" : "*",
+    ...(resolver ? { DOH_URL: resolver.url } : {}),
     PING_INTERVAL_MS: pingIntervalMs,
     ...options.extraRelayVars,
   });
@@ -164,6 +171,7 @@ export async function startMesh(options = {}) {
   const stop = async () => {
     stopping = true;
     await Promise.all(processes.map((p) => p.stop()));
+    await resolver?.close();
     process.removeListener("exit", killAll);
   };
   /** The first worker process to end on its own, with the cause named (see supervise.mjs). */
