@@ -76,9 +76,9 @@ describe("the production destination policy", () => {
     });
 
     it("lets a name that resolves to a public address through (it then cannot connect, offline)", async () => {
-      const refusal = await (await streams()).open("unroutable.public.test", 443).catch((error: { reason: number }) => error);
+      const refusal: unknown = await (await streams()).open("unroutable.public.test", 443).catch((error: unknown) => error);
       expect(refusal).toMatchObject({ name: "StreamError" });
-      expect(refusal.reason).not.toBe(EndReason.EXITPOLICY);
+      expect((refusal as { reason: number }).reason).not.toBe(EndReason.EXITPOLICY);
     }, 20_000);
   });
 
