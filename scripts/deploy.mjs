@@ -1,18 +1,20 @@
-// `npm run deploy`: deploys the workers in dependency order — the directory (relays register with
-// it), the auth server (its D1 migrated first), then the relay worker(s), which pin the directory's
-// public key. `--dry-run` bundles each for deployment into dist/ without uploading (CI runs this).
+// `npm run deploy`: deploys the workers in dependency order — the three directory authorities (relays
+// publish to them; each pins all three), the auth server (its D1 migrated first), then the relay
+// worker(s), which pin the authorities. `--dry-run` bundles each for deployment into dist/ without
+// uploading (CI runs this).
 //
 // Environment for a real deploy (README, "Deploy"):
 //   SHALLOT_RELAY_URL   public base URL of the relay worker, e.g. https://shallot-relay.<you>.workers.dev
 //   SHALLOT_AUTH_URL    public base URL of the auth server (the gateway's default auth server)
-//   SHALLOT_DIRECTORY_URL  public base URL of the directory (for the browser page)
+//   SHALLOT_DIRECTORY_URLS  the three authorities' public base URLs, comma-separated, in the order
+//                       shallot-directory, shallot-directory-second, shallot-directory-third
 //   SHALLOT_SECOND_URL  optional: base URL of a second relay deployment ([env.second]) to deploy too
 
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "./mesh.mjs";
-import { SECRETS_DIR } from "./keys.mjs";
+import { AUTHORITY_ENVS, AUTHORITY_NUMBERS, SECRETS_DIR } from "./keys.mjs";
 
 const dryRun = process.argv.includes("--dry-run");
 const wrangler = join(ROOT, "node_modules", ".bin", "wrangler");
@@ -45,25 +47,38 @@ const deploy = (name, config, extra = []) => [
 
 let relayVars = [];
 let secondVars = [];
+let authorityVars = [];
 if (!dryRun) {
-  const keyFile = join(SECRETS_DIR, "DIRECTORY_PUBLIC_KEY");
-  const directoryKey = process.env.SHALLOT_DIRECTORY_PUBLIC_KEY ?? (existsSync(keyFile) ? readFileSync(keyFile, "utf8") : "");
-  if (!directoryKey) {
-    console.error("deploy: no directory public key; run `npm run keys` first (or set SHALLOT_DIRECTORY_PUBLIC_KEY).");
+  const keys = AUTHORITY_NUMBERS.map((n) => {
+    const file = join(SECRETS_DIR, `AUTHORITY_${n}_PUBLIC_KEY`);
+    return (process.env[`SHALLOT_AUTHORITY_${n}_PUBLIC_KEY`] ?? (existsSync(file) ? readFileSync(file, "utf8") : "")).trim();
+  });
+  if (keys.some((key) => !key)) {
+    console.error("deploy: the authorities' public keys are missing; run `npm run keys` first (or set SHALLOT_AUTHORITY_<n>_PUBLIC_KEY).");
     process.exit(2);
   }
+  const urls = required("SHALLOT_DIRECTORY_URLS").split(",").map((url) => url.trim().replace(/\/+$/, ""));
+  if (urls.length !== keys.length) {
+    console.error(`deploy: SHALLOT_DIRECTORY_URLS must name ${keys.length} authorities, comma-separated.`);
+    process.exit(2);
+  }
+  // Every authority and every relay worker pins the same list: KEY@URL, comma-separated.
+  const authorities = keys.map((key, i) => `${key}@${urls[i]}`).join(",");
+  authorityVars = ["--var", `DIRECTORY_AUTHORITIES:${authorities}`];
   const authKeyFile = join(SECRETS_DIR, "AUTH_PUBLIC_KEY");
   const authKey = process.env.SHALLOT_AUTH_PUBLIC_KEY ?? (existsSync(authKeyFile) ? readFileSync(authKeyFile, "utf8") : "");
   if (!authKey) {
     console.error("deploy: no auth server public key; run `npm run keys` first (or set SHALLOT_AUTH_PUBLIC_KEY).");
     process.exit(2);
   }
-  const common = ["--var", `DIRECTORY_PUBLIC_KEY:${directoryKey}`, "--var", `AUTH_URL:${required("SHALLOT_AUTH_URL")}`, "--var", `AUTH_PUBLIC_KEY:${authKey.trim()}`, "--var", `DIRECTORY_PUBLIC_URL:${required("SHALLOT_DIRECTORY_URL")}`];
+  const common = ["--var", `DIRECTORY_AUTHORITIES:${authorities}`, "--var", `AUTH_URL:${required("SHALLOT_AUTH_URL")}`, "--var", `AUTH_PUBLIC_KEY:${authKey.trim()}`];
   relayVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_RELAY_URL")}`];
   if (process.env.SHALLOT_SECOND_URL) secondVars = [...common, "--var", `PUBLIC_URL:${required("SHALLOT_SECOND_URL")}`];
 }
 
-step("directory", deploy("directory", "workers/directory/wrangler.toml"));
+for (const [i, env] of AUTHORITY_ENVS.entries()) {
+  step(`directory authority ${i + 1}`, deploy(`directory-${i + 1}`, "workers/directory/wrangler.toml", [...(env ? ["--env", env] : []), ...authorityVars]));
+}
 if (!dryRun) step("auth database migrations", ["d1", "migrations", "apply", "DB", "--remote", "-c", "workers/auth/wrangler.toml"]);
 step("auth server", deploy("auth", "workers/auth/wrangler.toml"));
 step("relay worker", deploy("relay", "wrangler.toml", relayVars));

@@ -1,15 +1,21 @@
 // `npm run dev`: the whole mesh on this machine, ready for curl.
-// Environment: RELAYS (default 6), RELAY_PORT / DIRECTORY_PORT / AUTH_PORT (8787 / 8788 / 8789),
-// RELAY_TTL_MS, PING_INTERVAL_MS, ADMIN_TOKEN, QUIET=1 to hide the workers' own logs,
-// SECOND_RELAYS=<n> (and SECOND_PORT, 8790) to start a second relay deployment joining the same directory,
+// Environment: RELAYS (default 6), RELAY_PORT / AUTH_PORT (8787 / 8789), DIRECTORY_PORTS (the three
+// authorities', 8788,8791,8792), RELAY_TTL_MS, PING_INTERVAL_MS, CONSENSUS_PERIOD_MS, RETEST_MS,
+// STABLE_AFTER_MS, GUARD_AFTER_MS, MAX_RELAYS_PER_HOST, ADMIN_TOKEN, QUIET=1 to hide the workers' own logs,
+// SECOND_RELAYS=<n> (and SECOND_PORT, 8790) to start a second relay deployment joining the same authorities,
 // INSPECTOR_PORT (first of the workers' consecutive inspector ports), STATE_DIR (.wrangler/shallot-dev).
 // When any worker's process ends, the others are stopped and this exits 1, naming the cause.
 
 import { startMesh } from "./mesh.mjs";
 
+const directories = (process.env.DIRECTORY_PORTS ?? "8788,8791,8792").split(",").map(Number);
+if (directories.length !== 3 || !directories.every((port) => Number.isInteger(port) && port > 0)) {
+  console.error("DIRECTORY_PORTS must be three ports, separated by commas (one per directory authority).");
+  process.exit(2);
+}
 const ports = {
   relay: Number(process.env.RELAY_PORT ?? 8787),
-  directory: Number(process.env.DIRECTORY_PORT ?? 8788),
+  directories,
   auth: Number(process.env.AUTH_PORT ?? 8789),
   second: Number(process.env.SECOND_PORT ?? 8790),
 };
@@ -52,10 +58,11 @@ console.log(`
 shallot: mesh ready
   browser page      ${urls.relay}/       (builds circuits in your browser)
   gateway + relays  ${urls.relay}        (curl -i '${urls.relay}/fetch?url=http://127.0.0.1:9000/')
-  directory         ${urls.directory}        (${urls.directory}/consensus, status page ${urls.directory}/)
-  auth server       ${urls.auth}        (or through the gateway: POST ${urls.relay}/auth/register, /auth/login)${urls.second ? `\n  second relays     ${urls.second}        (another deployment, same directory)` : ""}
+  authorities       ${urls.directories.join(", ")}
+                    (each: /consensus, its status page /; a consensus needs 2 of the 3 signatures)
+  auth server       ${urls.auth}        (or through the gateway: POST ${urls.relay}/auth/register, /auth/login)${urls.second ? `\n  second relays     ${urls.second}        (another deployment, same authorities)` : ""}
   admin token       ${mesh.adminToken}   (POST ${urls.relay}/relays, DELETE ${urls.relay}/relays/:id)
-  directory key     ${mesh.directoryKey}
+  authority keys    ${mesh.authorities.map((a) => a.key).join(" ")}
   your own client   npx onion fetch http://127.0.0.1:9000/
 Ctrl-C stops everything.`);
 

@@ -1,5 +1,6 @@
-// Starts the local mesh: the directory, the auth server and the relay worker, each a `wrangler dev`
-// (workerd via miniflare) on its own port, then adds relays until the consensus lists them.
+// Starts the local mesh: three directory authorities, the auth server and the relay worker, each a
+// `wrangler dev` (workerd via miniflare) on its own port, then adds relays until a consensus signed
+// by a majority of the authorities lists them.
 // Used by `npm run dev`, the end-to-end tests and the benchmark.
 
 import { spawn } from "node:child_process";
@@ -27,8 +28,8 @@ function devKey(stateDir, name, type) {
   return key;
 }
 
-/** The directory's Ed25519 signing key (seed and public key, base64url). */
-export const devDirectoryKey = (stateDir) => devKey(stateDir, "directory-key", "ed25519");
+/** The dev authorities' Ed25519 signing keys (seed and public key, base64url), one per authority. */
+export const devAuthorityKey = (stateDir, n) => devKey(stateDir, `authority-${n}-key`, "ed25519");
 /** The auth server's X25519 HPKE key (private scalar and public key, base64url). */
 export const devAuthKey = (stateDir) => devKey(stateDir, "auth-hpke-key", "x25519");
 
@@ -70,17 +71,19 @@ export class WorkerExited extends Error {
   }
 }
 
+/** The dev mesh runs three directory authorities. */
+export const AUTHORITIES = 3;
+
 /**
- * Starts the mesh and resolves once `relays` relays are in the consensus.
- * Options: ports { relay, directory, auth, second }, relays, secondRelays, stateDir, log (fn),
- * inspectorBase, extraRelayVars, relayTtlMs, pingIntervalMs, exitPolicy ("dev" | "production", else
- * EXIT_POLICY), egressHosts (resolver entries for the production egress check, for tests),
- * signal (an AbortSignal: stops the start).
- * A worker process that ends during the start rejects it with a WorkerExited naming the cause; after
- * the start, `exited` resolves with the first one to end on its own ({ name, code, signal, port, cause, tail }).
+ * Starts the mesh and resolves once `relays` relays are in a consensus signed by a majority of the
+ * authorities. Options: ports { relay, directories: [3 ports], auth, second }, relays, secondRelays,
+ * stateDir, log (fn), inspectorBase, extraRelayVars, extraAuthorityVars, signal (an AbortSignal:
+ * stops the start). A worker process that ends during the start rejects it with a WorkerExited
+ * naming the cause; after the start, `exited` resolves with the first one to end on its own
+ * ({ name, code, signal, port, cause, tail }).
  */
 export async function startMesh(options = {}) {
-  const ports = { relay: 8787, directory: 8788, auth: 8789, second: 8790, ...options.ports };
+  const ports = { relay: 8787, directories: [8788, 8791, 8792], auth: 8789, second: 8790, ...options.ports };
   const relays = options.relays ?? 6;
   const relayTtlMs = String(options.relayTtlMs ?? process.env.RELAY_TTL_MS ?? 30_000);
   const pingIntervalMs = String(options.pingIntervalMs ?? process.env.PING_INTERVAL_MS ?? 10_000);
@@ -91,26 +94,37 @@ export async function startMesh(options = {}) {
   const secondRelays = options.secondRelays ?? 0;
   const stateDir = resolve(options.stateDir ?? join(ROOT, ".wrangler", "shallot-dev"));
   const log = options.log ?? (() => {});
-  const key = devDirectoryKey(stateDir);
+  const keys = Array.from({ length: AUTHORITIES }, (_, i) => devAuthorityKey(stateDir, i + 1));
   const authKey = devAuthKey(stateDir);
-  // Relays and the directory start fresh each time; the auth server's users persist.
-  for (const dir of ["relay", "second", "directory"]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
+  const authorityNames = keys.map((_, i) => `authority-${i + 1}`);
+  // Relays and the authorities start fresh each time; the auth server's users persist.
+  for (const dir of ["relay", "second", ...authorityNames]) rmSync(join(stateDir, "state", dir), { recursive: true, force: true });
 
   const urls = {
     relay: `http://127.0.0.1:${ports.relay}`,
-    directory: `http://127.0.0.1:${ports.directory}`,
+    /** The first authority: its status page and consensus are the ones to show. */
+    directory: `http://127.0.0.1:${ports.directories[0]}`,
+    directories: ports.directories.map((port) => `http://127.0.0.1:${port}`),
     auth: `http://127.0.0.1:${ports.auth}`,
     ...(secondRelays > 0 ? { second: `http://127.0.0.1:${ports.second}` } : {}),
   };
+  /** Every authority with its pinned key: what relays, the gateway, the page and the CLI pin. */
+  const authorities = keys.map((key, i) => ({ url: urls.directories[i], key: key.publicKey }));
+  const authorityList = authorities.map((a) => `${a.key}@${a.url}`).join(",");
+  // The dev mesh has one relay deployment (two with SECOND_RELAYS): too few for the family rule,
+  // which needs a deployment per hop. It is off here, and only here.
+  const familyRule = false;
+  // The CLI's default network: this mesh's authorities and knobs (git-ignored, rewritten each start).
+  mkdirSync(stateDir, { recursive: true });
+  writeFileSync(join(stateDir, "network.json"), `${JSON.stringify({ authorities, familyRule })}\n`);
   const inspector = options.inspectorBase ?? 9230 + (ports.relay % 100) * 3;
   const adminToken = process.env.ADMIN_TOKEN ?? DEV_ADMIN_TOKEN;
   // Under the production policy stream exits resolve names themselves, over DNS-over-HTTPS: here a
   // resolver on loopback (scripts/egress.mjs), as deployed exits use Cloudflare's.
   const resolver = exitPolicy === "production" ? await startResolver({ hosts: options.egressHosts }) : null;
   const relayVars = (publicUrl) => ({
-    DIRECTORY_URL: urls.directory,
-    DIRECTORY_PUBLIC_URL: urls.directory,
-    DIRECTORY_PUBLIC_KEY: key.publicKey,
+    DIRECTORY_AUTHORITIES: authorityList,
+    FAMILY_RULE: String(familyRule),
     ADMIN_TOKEN: adminToken,
     PUBLIC_URL: publicUrl,
     AUTH_URL: urls.auth,
@@ -127,15 +141,29 @@ export async function startMesh(options = {}) {
     PING_INTERVAL_MS: pingIntervalMs,
     ...options.extraRelayVars,
   });
+  const authorityVars = (key) => ({
+    DIRECTORY_SIGNING_KEY: key.seed,
+    DIRECTORY_AUTHORITIES: authorityList,
+    ALLOW_PRIVATE_RELAY_ADDRESSES: "true",
+    RELAY_TTL_MS: relayTtlMs,
+    PING_INTERVAL_MS: pingIntervalMs,
+    // Short rounds, tests and uptimes, so the dev mesh lists its relays within seconds and shows
+    // every flag within a minute; and one deployment may list all its relays (production: K = 2).
+    CONSENSUS_PERIOD_MS: process.env.CONSENSUS_PERIOD_MS ?? "5000",
+    RETEST_MS: process.env.RETEST_MS ?? "30000",
+    TEST_TIMEOUT_MS: process.env.TEST_TIMEOUT_MS ?? "3000",
+    STABLE_AFTER_MS: process.env.STABLE_AFTER_MS ?? "10000",
+    GUARD_AFTER_MS: process.env.GUARD_AFTER_MS ?? "20000",
+    MAX_RELAYS_PER_HOST: process.env.MAX_RELAYS_PER_HOST ?? "32",
+    ...options.extraAuthorityVars,
+  });
+  // The first authority and the auth server keep the inspector ports they always had (relay is third).
   const workers = [
-    {
-      name: "directory",
-      config: "workers/directory/wrangler.toml",
-      port: ports.directory,
-      vars: { DIRECTORY_SIGNING_KEY: key.seed, ALLOW_PRIVATE_RELAY_ADDRESSES: "true", RELAY_TTL_MS: relayTtlMs, PING_INTERVAL_MS: pingIntervalMs },
-    },
+    { name: authorityNames[0], config: "workers/directory/wrangler.toml", port: ports.directories[0], vars: authorityVars(keys[0]) },
     { name: "auth", config: "workers/auth/wrangler.toml", port: ports.auth, vars: { AUTH_HPKE_KEY: authKey.seed } },
     { name: "relay", config: "wrangler.toml", port: ports.relay, vars: relayVars(urls.relay), egress: exitPolicy === "production" },
+    { name: authorityNames[1], config: "workers/directory/wrangler.toml", env: "second", port: ports.directories[1], vars: authorityVars(keys[1]) },
+    { name: authorityNames[2], config: "workers/directory/wrangler.toml", env: "third", port: ports.directories[2], vars: authorityVars(keys[2]) },
     ...(secondRelays > 0 ? [{ name: "second", config: "wrangler.toml", env: "second", port: ports.second, vars: relayVars(urls.second), egress: exitPolicy === "production" }] : []),
   ];
 
@@ -209,7 +237,8 @@ export async function startMesh(options = {}) {
     // Aborted once the start is over (ready, failed or interrupted): the health checks stop polling.
     const givenUp = new AbortController();
     const start = async () => {
-      await Promise.all(Object.values(urls).map((url) => waitFor(`${url}/health`, 120_000, givenUp.signal)));
+      const bases = [urls.relay, ...urls.directories, urls.auth, ...(urls.second ? [urls.second] : [])];
+      await Promise.all(bases.map((url) => waitFor(`${url}/health`, 120_000, givenUp.signal)));
       const addRelays = async (base, count) => {
         for (let i = 0; i < count; i++) {
           const response = await fetch(`${base}/relays`, { method: "POST", headers: { authorization: `Bearer ${adminToken}` }, signal: AbortSignal.timeout(10_000) });
@@ -220,11 +249,13 @@ export async function startMesh(options = {}) {
       };
       await addRelays(urls.relay, relays);
       if (secondRelays > 0) await addRelays(urls.second, secondRelays);
-      const deadline = Date.now() + 30_000;
+      // Tested by every authority, voted for, and in a consensus a majority of them signed.
+      const deadline = Date.now() + 60_000;
       for (;;) {
-        const consensus = await (await fetch(`${urls.directory}/consensus`, { signal: AbortSignal.timeout(5_000) })).json();
-        if (JSON.parse(consensus.document).relays.length >= relays + secondRelays) break;
-        if (Date.now() > deadline) throw new Error("the relays did not reach the consensus");
+        const response = await fetch(`${urls.directory}/consensus`, { signal: AbortSignal.timeout(5_000) }).catch(() => null);
+        const consensus = response?.ok ? await response.json() : null;
+        if (consensus && consensus.signatures.length > AUTHORITIES / 2 && JSON.parse(consensus.document).relays.length >= relays + secondRelays) break;
+        if (Date.now() > deadline) throw new Error("the relays did not reach a consensus signed by a majority of the authorities");
         await new Promise((r) => setTimeout(r, 200));
       }
     };
@@ -239,5 +270,5 @@ export async function startMesh(options = {}) {
   }
   /** Each worker's inspector port (DevTools protocol), by worker name: for measurements such as the bench's memory figure. */
   const inspectors = Object.fromEntries(workers.map((worker, i) => [worker.name, inspector + i]));
-  return { urls, ports, directoryKey: key.publicKey, authKey: authKey.publicKey, adminToken, stop, exited, processes, inspectors };
+  return { urls, ports, authorities, familyRule, authKey: authKey.publicKey, adminToken, stop, exited, processes, inspectors };
 }

@@ -9,10 +9,11 @@ import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { fromBase64Url, loginAccount, ohttpChannel, solvePuzzle, toBase64 } from "@shallot/protocol";
 import { type HostileServer, json, passThrough, startHostileExit, startImpostor } from "./hostile-auth.ts";
+import { networkArgs } from "./network.ts";
 
 const mesh = inject("mesh");
 const ROOT = resolve(import.meta.dirname, "../..");
-const network = ["--directory", mesh.urls.directory, "--directory-key", mesh.directoryKey];
+const network = networkArgs(mesh);
 const fresh = (prefix: string) => `${prefix}-${randomBytes(5).toString("hex")}`;
 
 const gateway = async (path: string, body: unknown) => {

@@ -7,6 +7,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
+import { consensusDocument } from "./network.ts";
 import { type Origin, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
@@ -53,7 +54,7 @@ afterEach(async () => {
   expect(pageErrors).toEqual([]);
 });
 
-const liveRelays = async () => JSON.parse((await (await fetch(`${mesh.urls.directory}/consensus`)).json()).document).relays.map((r: { id: string }) => r.id) as string[];
+const liveRelays = async () => (await consensusDocument(mesh)).relays.map((r) => r.id);
 const text = (selector: string) => page.locator(selector).innerText();
 
 async function openPage() {
@@ -73,7 +74,9 @@ async function hopIds() {
 describe.skipIf(noBrowser)("the browser page", () => {
   it("lists the verified consensus, builds a circuit in the browser and shows the origin's body", async () => {
     await openPage();
-    expect(await text("#consensus")).toMatch(/signature verified/i);
+    expect(await text("#consensus")).toMatch(/^Signed by [23] of the 3 pinned directory authorities/);
+    // Each relay's flags are shown.
+    expect(await page.locator("#relays tbody tr").first().innerText()).toMatch(/Running/);
     const unique = `browser page ${randomUUID()}`;
     origin.answer = { status: 200, headers: { "content-type": "text/plain", "x-from-origin": "yes" }, body: Buffer.from(unique) };
     const before = origin.received.length;
@@ -90,7 +93,7 @@ describe.skipIf(noBrowser)("the browser page", () => {
     const live = await liveRelays();
     for (const hop of hops) {
       expect(live).toContain(hop.id);
-      expect(hop.text).toMatch(/handshake \d+ ms/);
+      expect(hop.text).toMatch(/Running.*handshake \d+ ms/s);
     }
     expect(hops.map((hop) => hop.text.split(/\s/)[0])).toEqual(["entry", "middle", "exit"]);
     expect(origin.received[before]).toMatchObject({ method: "GET", url: "/from-the-browser?q=1" });
@@ -149,19 +152,19 @@ describe.skipIf(noBrowser)("the browser page", () => {
     expect(origin.received.length).toBe(before);
   });
 
-  it("refuses a consensus that does not verify under the pinned key and lists no relays", async () => {
-    // Same directory, wrong key: the signature check must fail and the page must not use the list.
-    const wrongKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x;
-    await page.route("**/page-config", (route) => route.fulfill({ json: { directoryUrl: mesh.urls.directory, directoryKey: wrongKey } }));
+  it("refuses a consensus that only one of the pinned authorities signed, and lists no relays", async () => {
+    // The same authorities, but two of the three keys pinned are not theirs: one valid signature of three.
+    const authorities = mesh.authorities.map((a, i) => (i === 0 ? a : { ...a, key: generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x }));
+    await page.route("**/page-config", (route) => route.fulfill({ json: { authorities, familyRule: false, circuitReuseMs: 10_000 } }));
     await page.goto(`${mesh.urls.relay}/`);
     await page.locator("#consensus.bad").waitFor();
-    expect(await text("#consensus")).toMatch(/does not verify against the pinned directory key/);
+    expect(await text("#consensus")).toMatch(/valid signatures from 1 of the 3 pinned authorities; more than half \(2\) are needed/);
     expect(await page.locator("#relays tbody tr").count()).toBe(0);
     expect(await page.locator("#fetch").isDisabled()).toBe(true);
   });
 
   it("serves /page-config and answers CORS on the cell endpoint", async () => {
-    expect(await (await fetch(`${mesh.urls.relay}/page-config`)).json()).toEqual({ directoryUrl: mesh.urls.directory, directoryKey: mesh.directoryKey, circuitReuseMs: 10_000 });
+    expect(await (await fetch(`${mesh.urls.relay}/page-config`)).json()).toEqual({ authorities: mesh.authorities, familyRule: false, circuitReuseMs: 10_000 });
     const [id] = await liveRelays();
     const preflight = await fetch(`${mesh.urls.relay}/relays/${id}/cell`, {
       method: "OPTIONS",
@@ -172,6 +175,6 @@ describe.skipIf(noBrowser)("the browser page", () => {
     expect(preflight.headers.get("access-control-allow-methods")).toBe("POST");
     expect(preflight.headers.get("access-control-allow-headers")).toBe("content-type");
     expect(preflight.headers.get("access-control-allow-credentials")).toBeNull();
-    expect((await fetch(`${mesh.urls.directory}/consensus`)).headers.get("access-control-allow-origin")).toBe("*");
+    for (const url of mesh.urls.directories) expect((await fetch(`${url}/consensus`)).headers.get("access-control-allow-origin")).toBe("*");
   });
 });

@@ -9,13 +9,14 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type ConsensusDocument, type Descriptor, generateEd25519, signConsensus, toBase64Url } from "@shallot/protocol";
+import { type ListedRelay, generateEd25519, serializeConsensus, signConsensusText, toBase64Url } from "@shallot/protocol";
+import { consensusDocument, networkArgs } from "./network.ts";
 import { type Origin, freePort, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "packages/client/bin/onion.mjs");
-const network = ["--directory", mesh.urls.directory, "--directory-key", mesh.directoryKey];
+const network = networkArgs(mesh);
 
 interface Run {
   code: number | null;
@@ -46,27 +47,28 @@ function expectOneLineError(run: Run, pattern: RegExp) {
   expect(run.stderr).toMatch(pattern);
 }
 
-const consensus = async () => JSON.parse((await (await fetch(`${mesh.urls.directory}/consensus`)).json()).document) as ConsensusDocument;
+const consensus = () => consensusDocument(mesh);
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** A directory of our own, signing with a key of our own: it serves whatever relays a test wants. */
-async function startFakeDirectory() {
-  const key = await generateEd25519();
-  let relays: Descriptor[] = [];
+/** Three authorities of our own, signing with keys of our own: they serve whatever relays a test wants. */
+async function startFakeAuthorities() {
+  const keys = await Promise.all([1, 2, 3].map(() => generateEd25519()));
+  let relays: ListedRelay[] = [];
   const server = createServer(async (_request, response) => {
     const now = Date.now();
-    const signed = await signConsensus({ version: 1, published: now, validUntil: now + 30_000, relays }, key.privateKey);
+    const text = serializeConsensus({ version: 2, published: now, validUntil: now + 30_000, voters: [], relays });
+    const signatures = await Promise.all(keys.map((key) => signConsensusText(text, toBase64Url(key.publicKey), key.privateKey)));
     response.writeHead(200, { "content-type": "application/json" });
-    response.end(JSON.stringify(signed));
+    response.end(JSON.stringify({ document: text, signatures }));
   });
   const url = await listen(server);
   return {
-    args: ["--directory", url, "--directory-key", toBase64Url(key.publicKey)],
-    setRelays: (list: Descriptor[]) => void (relays = list),
+    args: [...keys.flatMap((key, i) => ["--authority", `${toBase64Url(key.publicKey)}@${url}/a${i + 1}`]), "--family-rule", "off", "--state-dir", join(scratch, "fake-state")],
+    setRelays: (list: ListedRelay[]) => void (relays = list),
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
 }
@@ -75,7 +77,7 @@ async function startFakeDirectory() {
  * A relay that lets its first cell through to the real relay behind it, then drops the connection
  * on every later one: it vanishes in the middle of a circuit.
  */
-async function startDroppingRelay(real: Descriptor) {
+async function startDroppingRelay(real: ListedRelay) {
   let cells = 0;
   const server = createServer((request, response) => {
     cells++;
@@ -192,8 +194,9 @@ describe("onion fetch", () => {
     const run = await onion(["fetch", ...network, "-v", `${origin.url}/v`]);
     expect(run.code).toBe(0);
     expect(run.stdout.toString()).toBe("verbose");
-    expect(run.stderr).toMatch(/^\* consensus from .+ relays, published .+, signature verified$/m);
-    expect(run.stderr).toMatch(/^\* hop 1\/3 entry  [0-9a-f]{16} .+ handshake [\d.]+ ms$/m);
+    expect(run.stderr).toMatch(/^\* consensus: \d+ relays, published .+, signed by [23] of 3 authorities$/m);
+    expect(run.stderr).toMatch(/^\* building a circuit through 3 relays, entering through guard [0-9a-f]{16}$/m);
+    expect(run.stderr).toMatch(/^\* hop 1\/3 entry  [0-9a-f]{16} .+ \[[A-Za-z ]*Running[A-Za-z ]*\]  handshake [\d.]+ ms$/m);
     expect(run.stderr).toMatch(/^\* hop 2\/3 middle [0-9a-f]{16} /m);
     expect(run.stderr).toMatch(/^\* hop 3\/3 exit   [0-9a-f]{16} /m);
     expect(run.stderr).toMatch(/circuit destroyed/);
@@ -207,24 +210,26 @@ describe("onion fetch", () => {
 });
 
 describe("onion fetch refuses bad input with one line", () => {
-  it("an unreachable directory", async () => {
-    const port = await freePort();
-    const run = await onion(["fetch", "--directory", `http://127.0.0.1:${port}`, "--directory-key", mesh.directoryKey, `${origin.url}/`]);
-    expectOneLineError(run, new RegExp(`^onion: The directory at http://127\\.0\\.0\\.1:${port} could not be reached \\(ECONNREFUSED\\)\\.`));
+  it("no authority reachable: each is named", async () => {
+    const ports = [await freePort(), await freePort(), await freePort()];
+    const args = mesh.authorities.flatMap((a, i) => ["--authority", `${a.key}@http://127.0.0.1:${ports[i]}`]);
+    const run = await onion(["fetch", ...args, `${origin.url}/`]);
+    expectOneLineError(run, new RegExp(`^onion: No directory authority could be reached: ${ports.map((port) => `http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)`).join(", ")}\\.`));
     expect(run.code).toBe(1);
   });
 
-  it("a consensus whose signature does not verify against --directory-key is never used", async () => {
-    const wrongKey = toBase64Url((await generateEd25519()).publicKey);
+  it("a consensus not signed by the pinned authority keys is never used", async () => {
+    const wrong = await Promise.all(mesh.authorities.map(async (a) => `${toBase64Url((await generateEd25519()).publicKey)}@${a.url}`));
     const before = origin.received.length;
-    const run = await onion(["fetch", "--directory", mesh.urls.directory, "--directory-key", wrongKey, `${origin.url}/`]);
-    expectOneLineError(run, /^onion: The consensus from .+ is not signed by the pinned directory key \(from --directory-key\); it was not used\.\n$/);
+    const run = await onion(["fetch", ...wrong.map((entry) => `--authority=${entry}`), "--state-dir", join(scratch, "wrong-state"), `${origin.url}/`]);
+    expectOneLineError(run, /^onion: No consensus the authorities served is signed by more than half \(2\) of the 3 pinned authorities \(from --authority\): .*from 0 of the 3.* It was not used\.\n$/);
     expect(origin.received.length).toBe(before);
   });
 
-  it("SHALLOT_DIRECTORY / SHALLOT_DIRECTORY_KEY stand in for the flags", async () => {
+  it("SHALLOT_AUTHORITIES and SHALLOT_FAMILY_RULE stand in for the flags", async () => {
     origin.answer = { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from("from env") };
-    const run = await onion(["fetch", `${origin.url}/env`], { env: { SHALLOT_DIRECTORY: mesh.urls.directory, SHALLOT_DIRECTORY_KEY: mesh.directoryKey } });
+    const env = { SHALLOT_AUTHORITIES: mesh.authorities.map((a) => `${a.key}@${a.url}`).join(" "), SHALLOT_FAMILY_RULE: "off", SHALLOT_STATE_DIR: join(scratch, "env-state") };
+    const run = await onion(["fetch", `${origin.url}/env`], { env });
     expect(run.code).toBe(0);
     expect(run.stdout.toString()).toBe("from env");
   });
@@ -243,12 +248,13 @@ describe("onion fetch refuses bad input with one line", () => {
       expectOneLineError(run, pattern);
       expect(run.code, args.join(" ")).toBe(2);
     }
-    const badKey = await onion(["fetch", "--directory", mesh.urls.directory, "--directory-key", "not-a-key", `${origin.url}/`]);
+    const badKey = await onion(["fetch", "--authority", `not-a-key@${mesh.urls.directory}`, `${origin.url}/`]);
     expectOneLineError(badKey, /not an Ed25519 public key/);
+    expect(badKey.code).toBe(2);
   });
 
   it("fewer than 3 relays in the consensus", async () => {
-    const directory = await startFakeDirectory();
+    const directory = await startFakeAuthorities();
     try {
       directory.setRelays((await consensus()).relays.slice(0, 2));
       const run = await onion(["fetch", ...directory.args, `${origin.url}/`]);
@@ -259,7 +265,7 @@ describe("onion fetch refuses bad input with one line", () => {
   });
 
   it("a relay that drops the connection in the middle of the circuit", async () => {
-    const directory = await startFakeDirectory();
+    const directory = await startFakeAuthorities();
     const [first, second, third] = (await consensus()).relays;
     const dropping = await startDroppingRelay(third!);
     try {
@@ -279,26 +285,57 @@ describe("onion fetch refuses bad input with one line", () => {
 });
 
 describe("onion circuit", () => {
-  it("shows the verified consensus and builds three hops, each with its handshake time", async () => {
+  it("shows which authorities signed the consensus, the relays' flags, its guards, and three hops with their flags and handshake times", async () => {
     const live = await consensus();
     const run = await onion(["circuit", ...network]);
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     const text = run.stdout.toString();
-    expect(text).toContain(`directory  ${mesh.urls.directory}\n`);
-    expect(text).toContain(`key        ${mesh.directoryKey} (from --directory-key)\n`);
-    expect(text).toContain("signature  verified\n");
-    expect(text).toMatch(/^relays     \d+$/m);
-    const hops = [...text.matchAll(/^ {2}hop (\d)\/3 (entry |middle|exit  ) ([0-9a-f]{16})  (\S+)  handshake ([\d.]+) ms$/gm)];
+    expect(text).toMatch(/^authorities 3 pinned \(from --authority\); consensus from http:\/\/127\.0\.0\.1:\d+$/m);
+    for (const authority of mesh.authorities) expect(text).toMatch(new RegExp(`^  ${authority.url}  ${authority.key}  (signed|no valid signature)$`, "m"));
+    expect(text).toMatch(/^signatures  [23] of 3 valid \(more than half, 2, needed\)$/m);
+    expect(text).toMatch(/^relays      \d+$/m);
+    for (const relay of live.relays) expect(text).toContain(`  ${relay.id.slice(0, 16)}  ${relay.address}  [`);
+    expect(text).toMatch(/^guards      [0-9a-f]{16}.*\(kept in .+guards-[0-9a-f]{16}\.json\)$/m);
+    const hops = [...text.matchAll(/^ {2}hop (\d)\/3 (entry |middle|exit  ) ([0-9a-f]{16})  (\S+)  \[([A-Za-z ]*)\]  handshake ([\d.]+) ms$/gm)];
     expect(hops.map((hop) => [hop[1], hop[2]!.trim()])).toEqual([["1", "entry"], ["2", "middle"], ["3", "exit"]]);
     const ids = hops.map((hop) => hop[3]!);
     expect(new Set(ids).size).toBe(3);
     for (const hop of hops) {
       const relay = live.relays.find((r) => r.id.startsWith(hop[3]!));
       expect(relay?.address).toBe(hop[4]);
-      expect(Number(hop[5])).toBeGreaterThan(0);
+      expect(hop[5]!.split(" ")).toContain("Running");
+      expect(Number(hop[6])).toBeGreaterThan(0);
     }
+    // The exit carries the Exit flag; the entry is the first guard that is not down (other test
+    // files retire relays, a guard among them perhaps).
+    expect(hops[2]![5]!.split(" ")).toContain("Exit");
+    const guards = /^guards {6}(.*) {2}\(kept in/m.exec(text)![1]!.split(", ");
+    expect(guards.find((guard) => !guard.endsWith("(down)"))).toBe(hops[0]![3]);
     expect(text).toMatch(/built in [\d.]+ ms; destroyed\n$/);
+  });
+
+  it("keeps its guards across runs: every run enters through the same guard, kept in the state directory", async () => {
+    const stateDir = join(scratch, "guards-across-runs");
+    const args = networkArgs(mesh, stateDir);
+    const entries: string[] = [];
+    for (let run = 0; run < 4; run++) {
+      const out = (await onion(["circuit", ...args])).stdout.toString();
+      entries.push(/^ {2}hop 1\/3 entry  ([0-9a-f]{16})/m.exec(out)![1]!);
+    }
+    expect(new Set(entries).size).toBe(1);
+    // Each fetch too.
+    origin.answer = { status: 200, headers: { "content-type": "text/plain" }, body: Buffer.from("guarded") };
+    const verbose = await onion(["fetch", ...args, "-v", `${origin.url}/guarded`]);
+    expect(verbose.stderr).toContain(`entering through guard ${entries[0]}`);
+    // Elsewhere (another state directory), runs draw their own guards: four fresh directories all
+    // drawing this one guard among the mesh's relays is unlikely (below 1 in 1000).
+    const elsewhere = new Set<string>();
+    for (let run = 0; run < 4; run++) {
+      const out = (await onion(["circuit", ...networkArgs(mesh, join(scratch, `fresh-${run}`))])).stdout.toString();
+      elsewhere.add(/^ {2}hop 1\/3 entry  ([0-9a-f]{16})/m.exec(out)![1]!);
+    }
+    expect([...elsewhere].some((id) => id !== entries[0])).toBe(true);
   });
 
   it("--help works for every command", async () => {

@@ -1,6 +1,7 @@
-// One more relay deployment for a test that must kill one: the relay worker under another Worker
-// name, on its own port and storage, registered with the shared mesh's directory. Its death is a
-// SIGKILL of the whole process group (wrangler and its workerd), as a host that goes away.
+// One more relay deployment, for a test that must kill one or needs more deployments: the relay
+// worker under another Worker name, on its own port and storage, publishing to the shared mesh's
+// authorities. Its death is a SIGKILL of the whole process group (wrangler and its workerd), as a
+// host that goes away.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -19,19 +20,20 @@ export interface RelayDeployment {
   kill(): void;
 }
 
-export async function startRelayDeployment(mesh: MeshInfo, relays: number): Promise<RelayDeployment> {
+export async function startRelayDeployment(mesh: MeshInfo, relays: number, extraVars: Record<string, string> = {}): Promise<RelayDeployment> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const dir = mkdtempSync(join(tmpdir(), "shallot-deployment-"));
   const envFile = join(dir, "relay.env");
   const vars = {
-    DIRECTORY_URL: mesh.urls.directory,
-    DIRECTORY_PUBLIC_URL: mesh.urls.directory,
-    DIRECTORY_PUBLIC_KEY: mesh.directoryKey,
+    DIRECTORY_AUTHORITIES: mesh.authorities.map((a) => `${a.key}@${a.url}`).join(","),
+    FAMILY_RULE: String(mesh.familyRule),
     ADMIN_TOKEN: mesh.adminToken,
     PUBLIC_URL: url,
     AUTH_URL: mesh.urls.auth,
+    AUTH_PUBLIC_KEY: mesh.authKey,
     ALLOW_PRIVATE_DESTINATIONS: "true",
+    ...extraVars,
   };
   writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
   const args = ["dev", "-c", "wrangler.toml", "--name", `shallot-relay-test-${port}`, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()), "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false", "--env-file", envFile];

@@ -98,15 +98,17 @@ function listening(port: number): Promise<boolean> {
 }
 
 async function ports() {
-  const [relay, directory, auth] = [await freePort(), await freePort(), await freePort()];
-  return { relay, directory, auth, inspector: await freeRange(3) };
+  const [relay, auth] = [await freePort(), await freePort()];
+  const directories = [await freePort(), await freePort(), await freePort()];
+  // Five workers: three authorities, the auth server and the relay worker.
+  return { relay, directories, auth, inspector: await freeRange(5) };
 }
 
 function startDev(p: Awaited<ReturnType<typeof ports>>, env: Record<string, string>): Dev {
   stateDir = mkdtempSync(join(tmpdir(), "shallot-dev-supervisor-"));
   const child = spawn(process.execPath, ["scripts/dev.mjs"], {
     cwd: ROOT,
-    env: { ...process.env, RELAY_PORT: String(p.relay), DIRECTORY_PORT: String(p.directory), AUTH_PORT: String(p.auth), INSPECTOR_PORT: String(p.inspector), STATE_DIR: stateDir, RELAYS: "3", ...env },
+    env: { ...process.env, RELAY_PORT: String(p.relay), DIRECTORY_PORTS: p.directories.join(","), AUTH_PORT: String(p.auth), INSPECTOR_PORT: String(p.inspector), STATE_DIR: stateDir, RELAYS: "3", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const started: Dev = {
@@ -122,10 +124,10 @@ function startDev(p: Awaited<ReturnType<typeof ports>>, env: Record<string, stri
 }
 
 async function expectNothingListening(p: Awaited<ReturnType<typeof ports>>, except: number[] = []) {
-  const all = [p.relay, p.directory, p.auth, p.inspector, p.inspector + 1, p.inspector + 2].filter((port) => !except.includes(port));
+  const all = [p.relay, ...p.directories, p.auth, ...[0, 1, 2, 3, 4].map((i) => p.inspector + i)].filter((port) => !except.includes(port));
   expect(Object.fromEntries(await Promise.all(all.map(async (port) => [port, await listening(port)])))).toEqual(Object.fromEntries(all.map((port) => [port, false])));
   // Not one process of the mesh is left (wrangler, its node child, workerd, esbuild).
-  expect(groups.size).toBeGreaterThanOrEqual(3);
+  expect(groups.size).toBeGreaterThanOrEqual(5);
   // (A SIGKILLed process may take a moment to be reaped; it is gone, not listening, meanwhile.)
   await expect.poll(() => leftovers(groups, stateDir!).map((p) => p.cmdline.replaceAll("\0", " ")), { timeout: 1_000 }).toEqual([]);
 }
@@ -165,7 +167,7 @@ describe("npm run dev, when a worker's process ends", () => {
   it("names a taken inspector port too, which wrangler itself does not name", async () => {
     const p = await ports();
     blocker = createServer((socket) => socket.on("error", () => {}));
-    // The auth worker's inspector: the second of the three.
+    // The auth worker's inspector: the second of the five.
     await new Promise<void>((r) => blocker!.listen(p.inspector + 1, "127.0.0.1", r));
     dev = startDev(p, { QUIET: "1" });
     expect((await dev.exit).code).toBe(1);
@@ -187,7 +189,7 @@ describe("npm run dev, when a worker's process ends", () => {
     expect(code).toBe(1);
     expect(at - killedAt).toBeLessThan(5_000);
     expect(running.stderr).toContain("the relay worker's wrangler was killed by SIGKILL");
-    // Its workerd (which survives a killed wrangler) and the other two workers are gone as well.
+    // Its workerd (which survives a killed wrangler) and the other workers are gone as well.
     await expectNothingListening(p);
   }, 150_000);
 });

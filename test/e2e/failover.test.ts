@@ -5,6 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type RelayDeployment, startRelayDeployment } from "./deployment.ts";
+import { consensusDocument } from "./network.ts";
 import { type Origin, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
@@ -16,7 +17,7 @@ let doomed: RelayDeployment;
 /** The consensus once the extra deployment had joined it. */
 let listed = new Set<string>();
 
-const listedRelays = async () => JSON.parse((await (await fetch(`${mesh.urls.directory}/consensus`)).json()).document).relays as { id: string; address: string }[];
+const listedRelays = async () => (await consensusDocument(mesh)).relays;
 const listedIds = async () => (await listedRelays()).map((relay) => relay.id);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -1,5 +1,6 @@
-// One mesh for every end-to-end file: three `wrangler dev` processes on ports apart from the dev
-// mesh's (so a developer's running `npm run dev` does not interfere), torn down at the end.
+// One mesh for every end-to-end file: the `wrangler dev` processes (three authorities, the auth
+// server, two relay deployments) on ports apart from the dev mesh's (so a developer's running
+// `npm run dev` does not interfere), torn down at the end.
 
 import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,9 +10,15 @@ import type { TestProject } from "vitest/node";
 import { startMesh } from "../../scripts/mesh.mjs";
 
 export interface MeshInfo {
-  urls: { relay: string; directory: string; auth: string; second: string };
+  /** `directory` is the first authority; `directories` all three. */
+  urls: { relay: string; directory: string; directories: string[]; auth: string; second: string };
   adminToken: string;
-  directoryKey: string;
+  /** The three authorities and their keys, as every client pins them. */
+  authorities: { url: string; key: string }[];
+  /** The mesh's gateways keep the family rule off (two deployments are too few for it). */
+  familyRule: boolean;
+  /** Process group of each worker's wrangler (authority-1, authority-2, authority-3, auth, relay, second). */
+  groups: Record<string, number>;
   /** The auth server's X25519 public key (base64url): what clients pin. */
   authKey: string;
   stateDir: string;
@@ -31,9 +38,16 @@ export default async function setup(project: TestProject) {
   const workerLog = join(stateDir, "workers.log");
   const log = (line: string) => appendFileSync(workerLog, `${line}\n`);
   // Six relays in the main deployment and three in a second one (another Worker on its own port).
-  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log });
-  project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, authKey: mesh.authKey, stateDir, workerLog });
+  const mesh = await startMesh({ ports: { relay: 18787, directories: [18788, 18791, 18792], auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log });
+  const groups = Object.fromEntries(mesh.processes.map((p: { name: string; child: { pid: number } }) => [p.name, p.child.pid]));
+  project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, authorities: mesh.authorities, familyRule: mesh.familyRule, groups, authKey: mesh.authKey, stateDir, workerLog });
   return async () => {
+    // A test that froze a worker (SIGSTOP) and failed before waking it: wake it, so it can stop.
+    for (const pid of Object.values(groups)) {
+      try {
+        process.kill(-pid, "SIGCONT");
+      } catch {}
+    }
     await mesh.stop();
     rmSync(stateDir, { recursive: true, force: true });
   };

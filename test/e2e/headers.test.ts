@@ -6,12 +6,13 @@ import { type ChildProcessWithoutNullStreams, execFile, spawn } from "node:child
 import { join, resolve } from "node:path";
 import { FORWARDED_REQUEST_HEADERS, GATEWAY_USER_AGENT } from "@shallot/protocol";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { networkArgs } from "./network.ts";
 import { type Origin, type Received, freePort, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
 const ROOT = resolve(import.meta.dirname, "../..");
 const BIN = join(ROOT, "packages/client/bin/onion.mjs");
-const network = ["--directory", mesh.urls.directory, "--directory-key", mesh.directoryKey];
+const network = networkArgs(mesh);
 
 /** Headers that name the sender or its address, some standard, some made up for this test. */
 const IDENTIFYING: [string, string][] = [

@@ -88,7 +88,7 @@ beforeAll(async () => {
   stateDir = mkdtempSync(join(tmpdir(), "shallot-hostile-"));
   [origin, tarpit] = await Promise.all([startOrigin(), startTarpit()]);
   mesh = await startMesh({
-    ports: { relay: 28787, directory: 28788, auth: 28789 },
+    ports: { relay: 28787, directories: [28788, 28791, 28792], auth: 28789 },
     inspectorBase: 29330,
     relays: 3,
     stateDir,

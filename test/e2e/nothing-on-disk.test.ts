@@ -9,6 +9,7 @@ import { existsSync, lstatSync, readdirSync, readFileSync } from "node:fs";
 import { homedir, tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { networkArgs } from "./network.ts";
 import { type Origin, freePort, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
@@ -129,7 +130,7 @@ describe("nothing a circuit carries is written to disk or logged", () => {
     expect((await gateway(`not a url ${MARKER}`, { headers: carried })).status).toBe(400);
 
     // The CLI's own circuits, to the same origin and to a closed port.
-    const network = ["--directory", mesh.urls.directory, "--directory-key", mesh.directoryKey];
+    const network = networkArgs(mesh);
     const headers = ["-H", `X-Marker: ${MARKER}`, "-H", `User-Agent: agent-${MARKER}`];
     expect(await onion(["fetch", ...network, ...headers, "-d", `body ${MARKER}`, destination])).toBe(0);
     expect(await onion(["fetch", ...network, ...headers, `http://127.0.0.1:${closed}/path-${MARKER}`])).not.toBe(0);
@@ -165,7 +166,7 @@ describe("nothing a circuit carries is written to disk or logged", () => {
   });
 
   it("serves no local explorer of the workers' storage (live circuit keys) on any port", async () => {
-    for (const url of Object.values(mesh.urls)) expect((await fetch(`${url}/cdn-cgi/local/explorer`)).status).toBe(404);
+    for (const url of [mesh.urls.relay, mesh.urls.second, mesh.urls.auth, ...mesh.urls.directories]) expect((await fetch(`${url}/cdn-cgi/local/explorer`)).status).toBe(404);
   });
 
   it("does find what the runtime does write: a username in the auth server's D1 database", async () => {

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { generateEd25519, toBase64Url } from "@shallot/protocol";
+import { networkArgs } from "./network.ts";
 import { type Origin, freePort, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
@@ -79,7 +80,7 @@ let scratch: string;
 beforeAll(async () => {
   origin = await startOrigin();
   scratch = mkdtempSync(join(tmpdir(), "onion-proxy-"));
-  proxy = await startProxy(["--directory", mesh.urls.directory, "--directory-key", mesh.directoryKey]);
+  proxy = await startProxy(networkArgs(mesh));
 });
 
 afterAll(async () => {
@@ -174,22 +175,23 @@ describe("onion proxy with curl -x", () => {
 });
 
 describe("onion proxy when the network cannot be used", () => {
-  it("answers 503 bad_signature when the consensus is not signed by the pinned key", async () => {
-    const wrongKey = toBase64Url((await generateEd25519()).publicKey);
-    const wrong = await startProxy(["--directory", mesh.urls.directory, "--directory-key", wrongKey]);
+  it("answers 503 bad_signature when the consensus is not signed by the pinned keys", async () => {
+    const wrongKeys = await Promise.all(mesh.authorities.map(async (a) => ["--authority", `${toBase64Url((await generateEd25519()).publicKey)}@${a.url}`]));
+    const wrong = await startProxy([...wrongKeys.flat(), "--state-dir", join(scratch, "wrong")]);
     try {
       const before = origin.received.length;
       const answer = parseHead((await curl(["-i", "-x", wrong.url, `${origin.url}/`])).stdout);
       expect(answer.status).toBe(503);
-      expect(JSON.parse(answer.body.toString())).toEqual({ error: "bad_signature", message: expect.stringMatching(/not signed by the pinned directory key/) });
+      expect(JSON.parse(answer.body.toString())).toEqual({ error: "bad_signature", message: expect.stringMatching(/signed by more than half \(2\) of the 3 pinned authorities/) });
       expect(origin.received.length).toBe(before);
     } finally {
       expect(await wrong.stop()).toBe(0);
     }
   });
 
-  it("answers 503 directory_unreachable when the directory is down", async () => {
-    const down = await startProxy(["--directory", `http://127.0.0.1:${await freePort()}`, "--directory-key", mesh.directoryKey]);
+  it("answers 503 directory_unreachable when every authority is down", async () => {
+    const downArgs = await Promise.all(mesh.authorities.map(async (a) => ["--authority", `${a.key}@http://127.0.0.1:${await freePort()}`]));
+    const down = await startProxy([...downArgs.flat(), "--state-dir", join(scratch, "down")]);
     try {
       const answer = parseHead((await curl(["-i", "-x", down.url, `${origin.url}/`])).stdout);
       expect(answer.status).toBe(503);

@@ -2,8 +2,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
-// A directory key made for this run only: the relay pins its public half.
-const directoryKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!;
+// Authority keys made for this run only: the relays and the gateway pin their public halves.
+const authorityKeys = [1, 2, 3].map(() => generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!);
 
 export default defineConfig({
   plugins: [
@@ -13,14 +13,15 @@ export default defineConfig({
         bindings: {
           ADMIN_TOKEN: "test-admin-token",
           PUBLIC_URL: "http://relay.test",
-          // No directory runs in these tests: the origin answers 503 under /down/, so pings fail
-          // quietly (and are retried) and the gateway reports the directory unreachable.
-          DIRECTORY_URL: `${ctx.inject<string>("originUrl")}/down/`,
-          DIRECTORY_PUBLIC_KEY: directoryKey,
+          // Stand-in authorities on the origin server (test/origin-server.ts): "a" and "c" take
+          // descriptors (answering as a test sets them), "slow" holds them and never answers; none
+          // serves a consensus, so the gateway reports the directory unreachable.
+          DIRECTORY_AUTHORITIES: ["a", "slow", "c"].map((name, i) => `${authorityKeys[i]}@${ctx.inject<string>("originUrl")}/authority/${name}`).join(","),
           ALLOW_PRIVATE_DESTINATIONS: "true",
           ORIGIN_URL: ctx.inject<string>("originUrl"),
           TARPIT: JSON.stringify(ctx.inject("tarpit")),
-          // Small limits, so the tests reach them with a handful of cells; every relay in a test is new.
+          // Short link deadlines (a heartbeat waits this long on the slow authority) and small limits,
+          // so the tests reach them with a handful of cells; every relay in a test is new.
           LINK_TIMEOUT_MS: "1000",
           EXIT_TIMEOUT_MS: "2000",
           MAX_CIRCUITS: "120",
@@ -36,8 +37,6 @@ export default defineConfig({
           TCP_PORTS: JSON.stringify(ctx.inject("tcpPorts")),
           FLOOD_URL: ctx.inject<string>("floodUrl"),
         },
-        // DIRECTORY_URL takes precedence, so the binding is never called; it only has to resolve.
-        serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },
       },
     })),
   ],

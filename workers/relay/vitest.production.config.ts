@@ -5,7 +5,7 @@ import { defineConfig } from "vitest/config";
 import { productionEgress } from "../../scripts/egress.mjs";
 import { hostileNames } from "./test/origin-server.ts";
 
-const directoryKey = generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!;
+const authorityKeys = [1, 2, 3].map(() => generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!);
 
 // The relays under the production destination policy: ALLOW_PRIVATE_* off (as wrangler.toml has
 // them) and every outbound fetch through the same egress check `EXIT_POLICY=production npm run dev`
@@ -21,8 +21,7 @@ export default defineConfig({
         bindings: {
           ADMIN_TOKEN: "test-admin-token",
           PUBLIC_URL: "http://relay.test",
-          DIRECTORY_URL: `${ctx.inject<string>("originUrl")}/down/`,
-          DIRECTORY_PUBLIC_KEY: directoryKey,
+          DIRECTORY_AUTHORITIES: ["a", "b", "c"].map((name, i) => `${authorityKeys[i]}@${ctx.inject<string>("originUrl")}/authority/${name}`).join(","),
           ORIGIN_URL: ctx.inject<string>("originUrl"),
           TARPIT: JSON.stringify(ctx.inject("tarpit")),
           HOSTILE_NAMES: JSON.stringify(HOSTILE_NAMES),
@@ -32,7 +31,6 @@ export default defineConfig({
           DOH_URL: `${ctx.inject<string>("originUrl")}/dns-query`,
           TCP_PORTS: JSON.stringify(ctx.inject("tcpPorts")),
         },
-        serviceBindings: { DIRECTORY: () => new Response("no directory in these tests", { status: 503 }) },
         outboundService: productionEgress({ hosts: HOSTILE_NAMES }),
       },
     })),

@@ -28,9 +28,11 @@ describe("parseInvocation", () => {
   });
 
   it("reads the network options every command shares", () => {
-    const invocation = parseInvocation(["circuit", "--directory", "http://d:1", "--directory-key", "KEY", "-v"]);
-    expect(invocation).toEqual({ command: "circuit", options: { directory: "http://d:1", directoryKey: "KEY", verbosity: "verbose" } });
-    expect(parseInvocation(["circuit", "-s"])).toMatchObject({ options: { verbosity: "silent", directory: undefined } });
+    const invocation = parseInvocation(["circuit", "--authority", "K1@http://d:1", "--authority", "K2@http://d:2", "--family-rule", "off", "--state-dir", "/tmp/s", "-v"]);
+    expect(invocation).toEqual({ command: "circuit", options: { authorities: ["K1@http://d:1", "K2@http://d:2"], familyRule: false, stateDir: "/tmp/s", verbosity: "verbose" } });
+    expect(parseInvocation(["circuit", "-s"])).toMatchObject({ options: { verbosity: "silent", authorities: undefined, familyRule: undefined } });
+    expect(parseInvocation(["circuit", "--family-rule", "on"])).toMatchObject({ options: { familyRule: true } });
+    expect(() => parseInvocation(["circuit", "--family-rule", "maybe"])).toThrow(/--family-rule is on or off/);
     expect(parseInvocation(["circuit"])).toMatchObject({ options: { verbosity: "auto" } });
     expect(() => parseInvocation(["circuit", "-v", "-s"])).toThrow(/cannot be used together/);
   });
@@ -84,7 +86,7 @@ describe("onion register / login arguments", () => {
   it("register defaults to SCRAM-SHA-256 and takes one of the four mechanisms", () => {
     expect(parseInvocation(["register", "alice"])).toEqual({
       command: "register",
-      options: { username: "alice", mechanism: "scram-sha-256", server: undefined, serverKey: undefined, passwordStdin: false, directory: undefined, directoryKey: undefined, verbosity: "auto" },
+      options: { username: "alice", mechanism: "scram-sha-256", server: undefined, serverKey: undefined, passwordStdin: false, authorities: undefined, familyRule: undefined, stateDir: undefined, verbosity: "auto" },
     });
     expect(parseInvocation(["register", "--mechanism", "sha384", "--server", "http://a:1", "--server-key", "K", "--password-stdin", "bob"])).toMatchObject({
       options: { username: "bob", mechanism: "sha384", server: "http://a:1", serverKey: "K", passwordStdin: true },
@@ -99,5 +101,11 @@ describe("onion register / login arguments", () => {
     expect(parseInvocation(["login", "--mechanism", "sha256", "--min-iterations", "4096", "carol"])).toMatchObject({ options: { mechanism: "sha256", minIterations: 4096 } });
     expect(() => parseInvocation(["login"])).toThrow(/USERNAME is missing/);
     for (const bad of ["4095", "100001", "lots", "1e5"]) expect(() => parseInvocation(["login", "--min-iterations", bad, "carol"])).toThrow(/--min-iterations must be a number from 4096 to 100000/);
+  });
+
+  it("takes a key that begins with '-' as the value of --authority and --server-key", () => {
+    const key = `-${"A".repeat(42)}`;
+    const invocation = parseInvocation(["fetch", "--authority", `${key}@http://127.0.0.1:1`, "http://example.com/"]);
+    expect(JSON.stringify(invocation)).toContain(key);
   });
 });

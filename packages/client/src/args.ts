@@ -14,8 +14,12 @@ const isCommand = (value: string): value is CommandName => (COMMANDS as readonly
 export type Verbosity = "auto" | "verbose" | "silent";
 
 export interface CommonOptions {
-  directory?: string;
-  directoryKey?: string;
+  /** --authority KEY@URL, as typed (repeatable). */
+  authorities?: string[];
+  /** --family-rule on|off. */
+  familyRule?: boolean;
+  /** --state-dir DIR: where the entry guards are kept across runs. */
+  stateDir?: string;
   verbosity: Verbosity;
 }
 
@@ -70,17 +74,23 @@ export const DEFAULT_PROXY_PORT = 8118;
 export const DEFAULT_PROXY_HOST = "127.0.0.1";
 
 const COMMON = {
-  directory: { type: "string" },
-  "directory-key": { type: "string" },
+  authority: { type: "string", multiple: true },
+  "family-rule": { type: "string" },
+  "state-dir": { type: "string" },
   verbose: { type: "boolean", short: "v" },
   silent: { type: "boolean", short: "s" },
   help: { type: "boolean", short: "h" },
 } as const satisfies ParseArgsConfig["options"];
 
 const COMMON_HELP = `Network options:
-  --directory URL        the directory (default: $SHALLOT_DIRECTORY, else the dev mesh http://127.0.0.1:8788)
-  --directory-key KEY    the directory's pinned Ed25519 public key, base64url (default: $SHALLOT_DIRECTORY_KEY,
-                         else the dev mesh's key in .wrangler/shallot-dev/directory-key.json)
+  --authority KEY@URL    a directory authority and its pinned Ed25519 public key (base64url); repeat it for
+                         each one. A consensus is used only when more than half of them signed it.
+                         (default: $SHALLOT_AUTHORITIES, KEY@URL entries separated by commas or spaces,
+                         else the dev mesh's, from .wrangler/shallot-dev/network.json)
+  --family-rule on|off   never two relays of one deployment on a circuit (default: $SHALLOT_FAMILY_RULE,
+                         else on; the dev mesh of one deployment turns it off in its network.json)
+  --state-dir DIR        where the entry guards are kept across runs (default: $SHALLOT_STATE_DIR, else
+                         $XDG_STATE_HOME/shallot or ~/.local/state/shallot)
   -v, --verbose          show progress on stderr even when it is not a terminal
   -s, --silent           never show progress
   -h, --help             this help`;
@@ -137,9 +147,11 @@ ${COMMON_HELP}`,
 
   circuit: `Usage: onion circuit [options]
 
-Fetches the consensus, checks its signature against the pinned directory key, lists its relays,
-then builds a three-hop circuit and prints each hop with its handshake time. The circuit is
-destroyed at the end.
+Fetches the consensus from the directory authorities and checks their signatures against the
+pinned keys (which authorities signed it), lists its relays with their flags and this client's
+entry guards, then builds a three-hop circuit — entering through a guard, leaving through a relay
+with the Exit flag — and prints each hop with its flags and handshake time. The circuit is destroyed
+at the end.
 
 ${COMMON_HELP}`,
 
@@ -187,20 +199,41 @@ ${COMMON_HELP}`,
 };
 
 /** Node's parseArgs messages are long; keep their first sentence and point at --help. */
+/**
+ * Options whose value is a base64url key, which may begin with "-": parseArgs would call
+ * `--authority -Xyz…@url` ambiguous, so such a pair is passed on as `--authority=-Xyz…@url`.
+ */
+const KEY_OPTIONS: ReadonlySet<string> = new Set(["--authority", "--server-key"]);
+
+function joinKeyValues(args: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return [...joined, ...args.slice(i)];
+    if (KEY_OPTIONS.has(arg) && i + 1 < args.length) joined.push(`${arg}=${args[++i]}`);
+    else joined.push(arg);
+  }
+  return joined;
+}
+
 function parse<const O extends ParseArgsConfig["options"]>(command: CommandName, args: string[], options: O) {
   try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true, tokens: true });
+    return parseArgs({ args: joinKeyValues(args), options, allowPositionals: true, strict: true, tokens: true });
   } catch (error) {
     const message = error instanceof Error ? error.message.split(/\.\s/)[0]!.replace(/\.$/, "") : String(error);
     throw new UsageError(`${message} (see 'onion ${command} --help')`);
   }
 }
 
-function common(values: { directory?: string; "directory-key"?: string; verbose?: boolean; silent?: boolean }): CommonOptions {
+function common(values: { authority?: string[]; "family-rule"?: string; "state-dir"?: string; verbose?: boolean; silent?: boolean }): CommonOptions {
   if (values.verbose && values.silent) throw new UsageError("--verbose and --silent cannot be used together");
+  const rule = values["family-rule"];
+  if (rule !== undefined && rule !== "on" && rule !== "off") throw new UsageError(`--family-rule is on or off, not '${rule}'`);
+  if (values["state-dir"] === "") throw new UsageError("--state-dir needs a directory");
   return {
-    directory: values.directory,
-    directoryKey: values["directory-key"],
+    authorities: values.authority,
+    familyRule: rule === undefined ? undefined : rule === "on",
+    stateDir: values["state-dir"],
     verbosity: values.verbose ? "verbose" : values.silent ? "silent" : "auto",
   };
 }

@@ -1,91 +1,123 @@
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type ConsensusDocument, generateEd25519, signConsensus, toBase64Url } from "@shallot/protocol";
-import { DEV_DIRECTORY_URL, fetchConsensus, resolveDirectory } from "./directory.ts";
+import { type Authority, type ConsensusDocument, GuardSet, type KeyPair, generateEd25519, serializeConsensus, signConsensusText, toBase64Url, toHex } from "@shallot/protocol";
+import { type LoopbackServer, serveOnLoopback } from "@shallot/protocol/testing/node";
+import { defaultStateDir, fetchConsensus, resolveNetwork } from "./directory.ts";
 import { CliError, UsageError } from "./errors.ts";
+import { guardFile, guardFileStore } from "./guard-file.ts";
 
-const KEY = "GBTKInt4N6NrvVnizjOB6yRjHHMCTbJlmpRF2ZDmASg";
-const OTHER = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
-const missingFile = join(tmpdir(), "no-such-dir", "directory-key.json");
+const KEYS = ["GBTKInt4N6NrvVnizjOB6yRjHHMCTbJlmpRF2ZDmASg", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA"];
+const missingFile = join(tmpdir(), "no-such-dir", "network.json");
+const list = (n = 3) => KEYS.slice(0, n).map((key, i) => `${key}@http://a${i + 1}.test:${8000 + i}`);
 
-describe("resolveDirectory", () => {
-  it("prefers flags, then SHALLOT_DIRECTORY / SHALLOT_DIRECTORY_KEY", () => {
-    const env = { SHALLOT_DIRECTORY: "http://env:1/", SHALLOT_DIRECTORY_KEY: OTHER };
-    expect(resolveDirectory({ directory: "http://flag:2/", directoryKey: KEY }, env, missingFile)).toMatchObject({ url: "http://flag:2", keySource: "--directory-key" });
-    expect(resolveDirectory({}, env, missingFile)).toMatchObject({ url: "http://env:1", keySource: "SHALLOT_DIRECTORY_KEY" });
-    expect(toBase64Url(resolveDirectory({ directoryKey: KEY }, {}, missingFile).key)).toBe(KEY);
+describe("resolveNetwork", () => {
+  it("prefers --authority, then SHALLOT_AUTHORITIES, then the dev mesh's network file", () => {
+    const env = { SHALLOT_AUTHORITIES: list(2).join(" ") };
+    expect(resolveNetwork({ authorities: list(3) }, env, missingFile)).toMatchObject({ source: "--authority", familyRule: true, authorities: [{ url: "http://a1.test:8000", key: KEYS[0] }, {}, {}] });
+    expect(resolveNetwork({}, env, missingFile)).toMatchObject({ source: "SHALLOT_AUTHORITIES", authorities: [{}, {}] });
+    const file = join(mkdtempSync(join(tmpdir(), "onion-net-")), "network.json");
+    writeFileSync(file, JSON.stringify({ authorities: [{ url: "http://127.0.0.1:8788", key: KEYS[0] }], familyRule: false }));
+    expect(resolveNetwork({}, {}, file)).toMatchObject({ source: file, familyRule: false, authorities: [{ url: "http://127.0.0.1:8788", key: KEYS[0] }] });
+    // The family rule: the flag, then SHALLOT_FAMILY_RULE, then the file (on unless it says off).
+    expect(resolveNetwork({ familyRule: true }, {}, file).familyRule).toBe(true);
+    expect(resolveNetwork({}, { SHALLOT_FAMILY_RULE: "on" }, file).familyRule).toBe(true);
+    expect(resolveNetwork({ authorities: list(1) }, { SHALLOT_FAMILY_RULE: "off" }, file).familyRule).toBe(false);
   });
 
-  it("falls back to the dev mesh's directory and the key file it wrote", () => {
-    const file = join(mkdtempSync(join(tmpdir(), "onion-key-")), "directory-key.json");
-    writeFileSync(file, JSON.stringify({ seed: "secret", publicKey: KEY }));
-    const config = resolveDirectory({}, {}, file);
-    expect(config).toMatchObject({ url: DEV_DIRECTORY_URL, keySource: file });
-    expect(toBase64Url(config.key)).toBe(KEY);
+  it("keeps the guards in --state-dir, else $SHALLOT_STATE_DIR, else the XDG state directory", () => {
+    expect(resolveNetwork({ authorities: list(1), stateDir: "/s" }, {}, missingFile).stateDir).toBe("/s");
+    expect(defaultStateDir({ SHALLOT_STATE_DIR: "/x" })).toBe("/x");
+    expect(defaultStateDir({ XDG_STATE_HOME: "/xdg" })).toBe("/xdg/shallot");
+    expect(defaultStateDir({})).toMatch(/\.local\/state\/shallot$/);
   });
 
-  it("without any key, tells the user to pass --directory-key", () => {
-    expect(() => resolveDirectory({}, {}, missingFile)).toThrow(CliError);
-    expect(() => resolveDirectory({}, {}, missingFile)).toThrow(/pass --directory-key KEY/);
+  it("without any authorities, tells the user to pass --authority", () => {
+    expect(() => resolveNetwork({}, {}, missingFile)).toThrow(CliError);
+    expect(() => resolveNetwork({}, {}, missingFile)).toThrow(/pass --authority KEY@URL/);
   });
 
-  it("refuses keys that are not 32 bytes of base64url and directories that are not URLs", () => {
-    expect(() => resolveDirectory({ directoryKey: "abc" }, {}, missingFile)).toThrow(UsageError);
-    expect(() => resolveDirectory({ directoryKey: `${KEY}=` }, {}, missingFile)).toThrow(/not an Ed25519 public key/);
-    expect(() => resolveDirectory({ directory: "localhost:8788", directoryKey: KEY }, {}, missingFile)).toThrow(/is not an http\(s\) URL/);
+  it("refuses entries that are not KEY@URL with a 32-byte key and an http(s) URL", () => {
+    expect(() => resolveNetwork({ authorities: ["abc@http://a.test"] }, {}, missingFile)).toThrow(UsageError);
+    expect(() => resolveNetwork({ authorities: [`${KEYS[0]}@localhost:8788`] }, {}, missingFile)).toThrow(/not an http\(s\) URL/);
+    expect(() => resolveNetwork({ authorities: [`${KEYS[0]}`] }, {}, missingFile)).toThrow(/is not KEY@URL/);
   });
 });
 
-describe("fetchConsensus", () => {
-  let server: Server;
-  let url: string;
-  let answer: { status: number; body: string };
-  let directoryKey: Awaited<ReturnType<typeof generateEd25519>>;
-  const document = (published: number): ConsensusDocument => ({ version: 1, published, validUntil: published + 30_000, relays: [] });
+describe("fetchConsensus from three authorities", () => {
+  let keys: KeyPair[];
+  const servers: LoopbackServer[] = [];
+  const answers: { status: number; body: string }[] = [];
+  let authorities: Authority[];
+  const config = (list = authorities) => ({ authorities: list, source: "test", familyRule: true, stateDir: tmpdir() });
+  const document = (published: number): ConsensusDocument => ({ version: 2, published, validUntil: published + 180_000, voters: [], relays: [] });
+  /** Every authority serves the document signed by those at `by`. */
+  async function serve(doc: ConsensusDocument, by: number[]) {
+    const text = serializeConsensus(doc);
+    const signatures = await Promise.all(by.map((i) => signConsensusText(text, toBase64Url(keys[i]!.publicKey), keys[i]!.privateKey)));
+    for (const answer of answers) Object.assign(answer, { status: 200, body: JSON.stringify({ document: text, signatures }) });
+  }
 
   beforeAll(async () => {
-    directoryKey = await generateEd25519();
-    server = createServer((_request, response) => {
-      response.writeHead(answer.status, { "content-type": "application/json" });
-      response.end(answer.body);
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    keys = await Promise.all([1, 2, 3].map(() => generateEd25519()));
+    for (let i = 0; i < 3; i++) {
+      const answer = { status: 503, body: "{}" };
+      answers.push(answer);
+      servers.push(await serveOnLoopback(async () => new Response(answer.body, { status: answer.status, headers: { "content-type": "application/json" } })));
+    }
+    authorities = servers.map((server, i) => ({ url: server.url, key: toBase64Url(keys[i]!.publicKey) }));
   });
-  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  afterAll(() => Promise.all(servers.map((server) => server.close())));
 
-  const config = () => ({ url, key: directoryKey.publicKey, keySource: "test" });
-
-  it("returns the document when the pinned key signed it", async () => {
-    const now = Date.now();
-    answer = { status: 200, body: JSON.stringify(await signConsensus(document(now), directoryKey.privateKey)) };
-    expect(await fetchConsensus(config())).toEqual(document(now));
+  it("accepts a consensus signed by 2 of the 3 pinned authorities and names them", async () => {
+    await serve(document(Date.now()), [0, 2]);
+    const fetched = await fetchConsensus(config());
+    expect(fetched.signers.sort()).toEqual([authorities[0]!.key, authorities[2]!.key].sort());
   });
 
-  it("never uses a consensus signed by another key", async () => {
-    const other = await generateEd25519();
-    answer = { status: 200, body: JSON.stringify(await signConsensus(document(Date.now()), other.privateKey)) };
-    await expect(fetchConsensus(config())).rejects.toMatchObject({ code: "bad_signature", status: 503, message: expect.stringMatching(/not signed by the pinned directory key \(from test\)/) });
+  it("refuses one signed by 1 of 3, naming how many are needed and where the keys came from", async () => {
+    await serve(document(Date.now()), [1]);
+    await expect(fetchConsensus(config())).rejects.toMatchObject({ code: "bad_signature", status: 503, message: expect.stringMatching(/more than half \(2\) of the 3 pinned authorities \(from test\).*It was not used\./) });
   });
 
-  it("names stale, non-JSON and failed answers", async () => {
-    answer = { status: 200, body: JSON.stringify(await signConsensus(document(Date.now() - 10 * 60_000), directoryKey.privateKey)) };
+  it("goes on with an authority down, and names every authority when none answers", async () => {
+    await serve(document(Date.now()), [0, 1, 2]);
+    const closed = await serveOnLoopback(async () => new Response(null));
+    await closed.close();
+    const oneDown = [{ ...authorities[0]!, url: closed.url }, authorities[1]!, authorities[2]!];
+    expect((await fetchConsensus(config(oneDown))).signers).toHaveLength(3);
+    const allDown = authorities.map((a, i) => ({ ...a, url: `${closed.url}/${i}` }));
+    await expect(fetchConsensus(config(allDown))).rejects.toMatchObject({ code: "directory_unreachable", message: expect.stringMatching(/No directory authority could be reached: .*ECONNREFUSED.*ECONNREFUSED.*ECONNREFUSED/) });
+  });
+
+  it("names stale and failed answers", async () => {
+    await serve(document(Date.now() - 10 * 60_000), [0, 1, 2]);
     await expect(fetchConsensus(config())).rejects.toMatchObject({ code: "stale_consensus" });
-    answer = { status: 200, body: "<html>" };
-    await expect(fetchConsensus(config())).rejects.toMatchObject({ code: "malformed_message" });
-    answer = { status: 500, body: "{}" };
+    for (const answer of answers) Object.assign(answer, { status: 500, body: "{}" });
     await expect(fetchConsensus(config())).rejects.toMatchObject({ code: "directory_unreachable", message: expect.stringContaining("answered 500") });
   });
+});
 
-  it("says so when nothing listens", async () => {
-    const closed = createServer();
-    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
-    const port = (closed.address() as AddressInfo).port;
-    await new Promise<void>((resolve) => closed.close(() => resolve()));
-    await expect(fetchConsensus({ ...config(), url: `http://127.0.0.1:${port}` })).rejects.toMatchObject({ code: "directory_unreachable", message: expect.stringContaining("ECONNREFUSED") });
+describe("the guard file", () => {
+  it("keeps the guards across runs, one file per set of authorities, readable by the user only", async () => {
+    const stateDir = join(mkdtempSync(join(tmpdir(), "onion-state-")), "shallot");
+    const network = { authorities: resolveNetwork({ authorities: list(3) }, {}, missingFile).authorities, stateDir };
+    const relays = [1, 2, 3, 4, 5].map((n) => {
+      const id = toHex(new Uint8Array(32).fill(n));
+      return { id, address: `https://r${n}.test/relays/${id}`, onionKey: KEYS[0]!, identityKey: KEYS[0]!, exitPolicy: "all" as const, published: 0, flags: ["Exit" as const, "Guard" as const, "Running" as const, "Stable" as const] };
+    });
+    const store = guardFileStore(network);
+    expect(await store.load()).toBeNull();
+    const first = new GuardSet(await store.load());
+    const guard = first.entry(relays, 1).id;
+    await store.save(first.state);
+    expect((statSync(guardFile(network)).mode & 0o777).toString(8)).toBe("600");
+    expect(JSON.parse(readFileSync(guardFile(network), "utf8"))).toEqual(first.state);
+    for (let run = 0; run < 10; run++) expect(new GuardSet(await guardFileStore(network).load()).entry(relays, 2).id).toBe(guard);
+    // Another network has its own file.
+    expect(guardFile({ ...network, authorities: network.authorities.slice(1) })).not.toBe(guardFile(network));
+    writeFileSync(guardFile(network), "not json");
+    expect(await store.load()).toBeNull();
   });
 });

@@ -1,79 +1,98 @@
-// Where the directory is, which key it must have signed with, and its verified consensus.
-// A consensus whose signature does not verify against the pinned key is never used.
+// Which directory authorities this client pins, whether it keeps the family rule, where it keeps
+// its guards, and the verified consensus. A consensus is used only when more than half of the
+// pinned authorities signed it.
 
 import { readFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Bytes, type ConsensusDocument, fromBase64Url, isHttpUrl, isProtocolError, verifyConsensus } from "@shallot/protocol";
+import { type Authority, AuthorityListError, ConsensusUnavailableError, type FetchedConsensus, consensusFromAuthorities, isProtocolError, majorityOf, parseAuthorities } from "@shallot/protocol";
+import type { CommonOptions } from "./args.ts";
 import { CliError, UsageError, networkReason } from "./errors.ts";
 
-export const DEV_DIRECTORY_URL = "http://127.0.0.1:8788";
-/** Written by scripts/mesh.mjs the first time the dev mesh runs (git-ignored). */
-export const DEV_DIRECTORY_KEY_FILE = fileURLToPath(new URL("../../../.wrangler/shallot-dev/directory-key.json", import.meta.url));
+/** Written by scripts/mesh.mjs each time the dev mesh starts (git-ignored): its authorities and knobs. */
+export const DEV_NETWORK_FILE = fileURLToPath(new URL("../../../.wrangler/shallot-dev/network.json", import.meta.url));
 const CONSENSUS_TIMEOUT_MS = 10_000;
 
-export interface DirectoryConfig {
-  url: string;
-  key: Bytes;
-  /** Where the key came from, for error messages: "--directory-key", "SHALLOT_DIRECTORY_KEY" or the file. */
-  keySource: string;
+export interface NetworkConfig {
+  authorities: Authority[];
+  /** Where the authorities came from, for messages: "--authority", "SHALLOT_AUTHORITIES" or the file. */
+  source: string;
+  familyRule: boolean;
+  /** Where the guards are kept. */
+  stateDir: string;
 }
 
-/** Flags first, then SHALLOT_DIRECTORY / SHALLOT_DIRECTORY_KEY, then the dev mesh's defaults. */
-export function resolveDirectory(
-  options: { directory?: string; directoryKey?: string },
-  env: Record<string, string | undefined> = process.env,
-  devKeyFile = DEV_DIRECTORY_KEY_FILE,
-): DirectoryConfig {
-  const url = (options.directory ?? env.SHALLOT_DIRECTORY ?? DEV_DIRECTORY_URL).replace(/\/+$/, "");
-  if (!isHttpUrl(url)) throw new UsageError(`the directory '${url}' is not an http(s) URL`);
-  if (options.directoryKey !== undefined) return { url, key: parseKey(options.directoryKey, "--directory-key"), keySource: "--directory-key" };
-  if (env.SHALLOT_DIRECTORY_KEY) return { url, key: parseKey(env.SHALLOT_DIRECTORY_KEY, "SHALLOT_DIRECTORY_KEY"), keySource: "SHALLOT_DIRECTORY_KEY" };
-  let stored: unknown;
+type Env = Record<string, string | undefined>;
+
+function parse(text: string, source: string): Authority[] {
   try {
-    stored = JSON.parse(readFileSync(devKeyFile, "utf8"));
+    return parseAuthorities(text);
+  } catch (error) {
+    if (error instanceof AuthorityListError) throw new UsageError(`the authorities from ${source}: ${error.message.replace(/\.$/, "")}`);
+    throw error;
+  }
+}
+
+/** The default state directory: $SHALLOT_STATE_DIR, else $XDG_STATE_HOME/shallot, else ~/.local/state/shallot. */
+export const defaultStateDir = (env: Env): string => env.SHALLOT_STATE_DIR || join(env.XDG_STATE_HOME || join(homedir(), ".local", "state"), "shallot");
+
+/** Flags first, then the environment, then the dev mesh's network file. */
+export function resolveNetwork(options: Pick<CommonOptions, "authorities" | "familyRule" | "stateDir">, env: Env = process.env, devFile = DEV_NETWORK_FILE): NetworkConfig {
+  const stateDir = options.stateDir ?? defaultStateDir(env);
+  const familyFromEnv = env.SHALLOT_FAMILY_RULE === undefined || env.SHALLOT_FAMILY_RULE === "" ? undefined : env.SHALLOT_FAMILY_RULE !== "off";
+  if (options.authorities?.length) {
+    return { authorities: parse(options.authorities.join(","), "--authority"), source: "--authority", familyRule: options.familyRule ?? familyFromEnv ?? true, stateDir };
+  }
+  if (env.SHALLOT_AUTHORITIES) {
+    return { authorities: parse(env.SHALLOT_AUTHORITIES, "SHALLOT_AUTHORITIES"), source: "SHALLOT_AUTHORITIES", familyRule: options.familyRule ?? familyFromEnv ?? true, stateDir };
+  }
+  let stored: { authorities?: unknown; familyRule?: unknown } | null;
+  try {
+    stored = JSON.parse(readFileSync(devFile, "utf8"));
   } catch {
     throw new CliError(
       "directory_unconfigured",
-      `No directory key to check the consensus with: pass --directory-key KEY (the directory's Ed25519 public key, base64url) or set SHALLOT_DIRECTORY_KEY (the dev mesh keeps its key in ${devKeyFile}, made by 'npm run dev').`,
+      `No directory authorities to fetch and check the consensus with: pass --authority KEY@URL for each (their Ed25519 public keys, base64url) or set SHALLOT_AUTHORITIES (the dev mesh writes its own to ${devFile} when 'npm run dev' starts).`,
       503,
     );
   }
-  const publicKey = (stored as { publicKey?: unknown } | null)?.publicKey;
-  if (typeof publicKey !== "string") throw new CliError("directory_unconfigured", `${devKeyFile} has no publicKey; pass --directory-key KEY.`, 503);
-  return { url, key: parseKey(publicKey, devKeyFile), keySource: devKeyFile };
+  const list = Array.isArray(stored?.authorities) ? (stored.authorities as { key?: unknown; url?: unknown }[]).map((a) => `${String(a.key)}@${String(a.url)}`).join(",") : "";
+  return { authorities: parse(list, devFile), source: devFile, familyRule: options.familyRule ?? familyFromEnv ?? stored?.familyRule !== false, stateDir };
 }
 
-function parseKey(text: string, source: string): Bytes {
-  const trimmed = text.trim();
-  if (/^[A-Za-z0-9_-]{43}$/.test(trimmed)) {
-    const key = fromBase64Url(trimmed);
-    if (key.length === 32) return key;
-  }
-  throw new UsageError(`the directory key from ${source} is not an Ed25519 public key (32 bytes, base64url: 43 characters)`);
-}
-
-/** GET <directory>/consensus, verified against the pinned key before anything reads it. */
-export async function fetchConsensus(config: DirectoryConfig, now: () => number = Date.now): Promise<ConsensusDocument> {
+async function getConsensus(authority: Authority): Promise<unknown> {
   let response: Response;
   try {
-    response = await fetch(`${config.url}/consensus`, { signal: AbortSignal.timeout(CONSENSUS_TIMEOUT_MS) });
+    response = await fetch(`${authority.url}/consensus`, { signal: AbortSignal.timeout(CONSENSUS_TIMEOUT_MS) });
   } catch (error) {
-    throw new CliError("directory_unreachable", `The directory at ${config.url} could not be reached (${networkReason(error)}).`, 503);
+    throw new Error(networkReason(error));
   }
-  if (!response.ok) throw new CliError("directory_unreachable", `The directory at ${config.url} answered ${response.status} to GET /consensus.`, 503);
-  let signed: unknown;
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new Error(`answered ${response.status} to GET /consensus`);
+  }
   try {
-    signed = await response.json();
+    return await response.json();
   } catch {
-    throw new CliError("malformed_message", `The directory at ${config.url} did not answer GET /consensus with JSON.`, 503);
+    throw new Error("answered GET /consensus with something other than JSON");
   }
+}
+
+/** GET <authority>/consensus from every pinned authority at once; the newest that verifies. */
+export async function fetchConsensus(config: NetworkConfig, now: () => number = Date.now): Promise<FetchedConsensus> {
   try {
-    return await verifyConsensus(signed, config.key, now());
+    return await consensusFromAuthorities({ authorities: config.authorities, now, get: getConsensus });
   } catch (error) {
     if (isProtocolError(error) && error.code === "bad_signature") {
-      throw new CliError("bad_signature", `The consensus from ${config.url} is not signed by the pinned directory key (from ${config.keySource}); it was not used.`, 503);
+      const n = config.authorities.length;
+      throw new CliError("bad_signature", `No consensus the authorities served is signed by more than half (${majorityOf(n)}) of the ${n} pinned authorities (from ${config.source}): ${error.message} It was not used.`, 503);
     }
-    if (isProtocolError(error)) throw new CliError(error.code, `The consensus from ${config.url} was refused: ${error.message}`, 503);
+    if (isProtocolError(error)) throw new CliError(error.code, `The consensus was refused: ${error.message}`, 503);
+    if (error instanceof ConsensusUnavailableError) {
+      const each = error.failures.map(({ authority, error: why }) => `${authority.url} (${why instanceof Error ? why.message : String(why)})`).join(", ");
+      throw new CliError("directory_unreachable", `No directory authority could be reached: ${each}.`, 503);
+    }
     throw error;
   }
 }

@@ -1,24 +1,32 @@
-// The CLI's onion proxy: the protocol's OnionProxy (consensus feed, relays that failed, circuit pool,
-// retry rule) over Node's fetch, reporting each step as progress. `onion fetch` and `onion proxy`
-// both run one.
+// The CLI's onion proxy: the protocol's OnionProxy (consensus feed, relays that failed, entry guards
+// kept in the state directory, circuit pool, retry rule) over Node's fetch, reporting each step as
+// progress. `onion fetch` and `onion proxy` both run one.
 
 import { CIRCUIT_REUSE_MS, OnionProxy } from "@shallot/protocol";
 import { describeConsensus, describeHop } from "./build-circuit.ts";
-import { type DirectoryConfig, fetchConsensus } from "./directory.ts";
+import { type NetworkConfig, fetchConsensus } from "./directory.ts";
 import { describeFailure } from "./errors.ts";
-import type { Progress } from "./output.ts";
+import { guardFileStore } from "./guard-file.ts";
+import { type Progress, shortId } from "./output.ts";
 import { httpTransport } from "./transport.ts";
 
-export function cliOnionProxy(config: DirectoryConfig, progress: Progress, options: { reuseMs?: number } = {}): OnionProxy {
+export function cliOnionProxy(config: NetworkConfig, progress: Progress, options: { reuseMs?: number } = {}): OnionProxy {
+  let signers = 0;
   return new OnionProxy({
     transport: httpTransport(),
-    consensus: () => fetchConsensus(config),
+    consensus: async () => {
+      const fetched = await fetchConsensus(config);
+      signers = fetched.signers.length;
+      return fetched.document;
+    },
     clock: Date.now,
     timer: () => performance.now(),
     reuseMs: options.reuseMs ?? CIRCUIT_REUSE_MS,
+    guards: guardFileStore(config),
+    familyRule: config.familyRule,
     events: {
-      consensus: (document) => progress.line(describeConsensus(document, config.url, Date.now())),
-      path: (path) => progress.line(`building a circuit through ${path.length} relays`),
+      consensus: (document) => progress.line(describeConsensus(document, signers, config.authorities.length, Date.now())),
+      path: (path) => progress.line(`building a circuit through ${path.length} relays, entering through guard ${shortId(path[0]!.id)}`),
       hop: (hop, index, length) => progress.line(describeHop(hop, index, length)),
       retry: (error) => progress.line(`${describeFailure(error).message}; trying again on a new circuit`),
     },

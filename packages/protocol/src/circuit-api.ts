@@ -2,6 +2,8 @@
 // the link contract, the onion proxy itself — without the auth code (HPKE), so the browser page
 // bundles only this.
 
+export * from "./authorities.ts";
+export * from "./authority-fetch.ts";
 export * from "./bytes.ts";
 export * from "./cell.ts";
 export * from "./circuit-pool.ts";
@@ -10,6 +12,7 @@ export * from "./consensus.ts";
 export * from "./consensus-feed.ts";
 export * from "./descriptor.ts";
 export * from "./errors.ts";
+export * from "./guards.ts";
 export * from "./http-headers.ts";
 export * from "./http-message.ts";
 export * from "./link.ts";

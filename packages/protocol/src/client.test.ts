@@ -30,7 +30,7 @@ async function mesh(count: number, exit: () => Promise<ExitResult> = async () =>
     const tables = new MemoryRelayTables();
     const engine = new RelayEngine({ identity: { id, relayId: fromHex(id), onionKey }, tables, clock: () => 0, exit, link: { send: (to, cell) => deliver(to, cell, id) } });
     engines.set(address, { engine, tables });
-    descriptors.push({ id, address, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), published: 0 });
+    descriptors.push({ id, address, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), exitPolicy: "all", published: 0 });
   }
   const sent: Bytes[] = [];
   const transport: CellTransport = {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { ConsensusDocument } from "./consensus.ts";
 import { ConsensusFeed } from "./consensus-feed.ts";
 
-const doc = (published: number, validUntil = published + 30_000): ConsensusDocument => ({ version: 1, published, validUntil, relays: [] });
+const doc = (published: number, validUntil = published + 30_000): ConsensusDocument => ({ version: 2, published, validUntil, voters: [], relays: [] });
 
 function setup(maxAgeMs = 5_000) {
   let now = 100_000;

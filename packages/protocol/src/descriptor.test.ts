@@ -1,7 +1,7 @@
 import * as v from "valibot";
 import { describe, expect, it } from "vitest";
 import { fromHex, fromUtf8, toBase64Url, toHex } from "./bytes.ts";
-import { type Descriptor, DescriptorSchema, SignedDescriptorSchema, descriptorSigningBytes, isCanonicalRelayAddress, relayIdFor, signDescriptor, verifyDescriptor } from "./descriptor.ts";
+import { type Descriptor, DescriptorSchema, SignedDescriptorSchema, deploymentHost, descriptorSigningBytes, isCanonicalRelayAddress, relayIdFor, signDescriptor, verifyDescriptor } from "./descriptor.ts";
 import { generateX25519, importEd25519 } from "./x25519.ts";
 
 async function fixture() {
@@ -13,6 +13,7 @@ async function fixture() {
     address: `https://relay-1.example.workers.dev/relays/${id}`,
     onionKey: toBase64Url(onion.publicKey),
     identityKey: toBase64Url(identity.publicKey),
+    exitPolicy: "public",
     published: 1_700_000_000_000,
   };
   return { identity, descriptor };
@@ -29,7 +30,7 @@ describe("signed descriptors", () => {
   it("sign one field a line, in a fixed order, under a context string", async () => {
     const { descriptor } = await fixture();
     expect(fromUtf8(descriptorSigningBytes(descriptor))).toBe(
-      ["shallot-descriptor-v1", descriptor.id, descriptor.address, descriptor.onionKey, descriptor.identityKey, String(descriptor.published)].join("\n"),
+      ["shallot-descriptor-v2", descriptor.id, descriptor.address, descriptor.onionKey, descriptor.identityKey, descriptor.exitPolicy, String(descriptor.published)].join("\n"),
     );
   });
 
@@ -37,6 +38,7 @@ describe("signed descriptors", () => {
     ["id", (d) => ({ ...d, id: "0".repeat(64) })],
     ["address", (d) => ({ ...d, address: `https://evil.example/relays/${d.id}` })],
     ["onionKey", (d) => ({ ...d, onionKey: toBase64Url(new Uint8Array(32).fill(9)) })],
+    ["exitPolicy", (d) => ({ ...d, exitPolicy: "all" })],
     ["published", (d) => ({ ...d, published: d.published + 1 })],
   ])("are refused when the %s field was changed after signing", async (_, tamper) => {
     const { identity, descriptor } = await fixture();
@@ -89,6 +91,8 @@ describe("DescriptorSchema", () => {
     ["a 31-byte onion key", { onionKey: toBase64Url(new Uint8Array(31)) }],
     ["a negative published time", { published: -1 }],
     ["a fractional published time", { published: 1.5 }],
+    ["an unknown exit policy", { exitPolicy: "accept *:*" as never }],
+    ["no exit policy", { exitPolicy: undefined }],
     ["an unknown field", { extra: 1 }],
   ])("refuses %s", async (_, change) => {
     const { descriptor } = await fixture();
@@ -98,6 +102,16 @@ describe("DescriptorSchema", () => {
   it("accepts a well-formed descriptor", async () => {
     const { descriptor } = await fixture();
     expect(v.is(DescriptorSchema, descriptor)).toBe(true);
+  });
+});
+
+describe("deploymentHost", () => {
+  it("names a deployment by the host and port of its relays' addresses", () => {
+    const id = "ab".repeat(32);
+    expect(deploymentHost(`https://relay.example.workers.dev/relays/${id}`)).toBe("relay.example.workers.dev");
+    expect(deploymentHost(`http://127.0.0.1:8787/relays/${id}`)).toBe("127.0.0.1:8787");
+    expect(deploymentHost(`http://127.0.0.1:8790/relays/${id}`)).toBe("127.0.0.1:8790");
+    expect(deploymentHost(`https://example.com/a/relays/${id}`)).toBe(deploymentHost(`https://example.com/b/relays/${id}`));
   });
 });
 

@@ -49,16 +49,29 @@ export const RelayAddressSchema = v.pipe(
   v.check(isHttpUrl, "A relay address is an http(s) URL."),
 );
 
-export const DescriptorSchema = v.pipe(
-  v.strictObject({
-    id: RelayIdSchema,
-    address: RelayAddressSchema,
-    onionKey: Key32,
-    identityKey: Key32,
-    published: v.pipe(v.number(), v.integer(), v.minValue(0)),
-  }),
-  v.check((d) => isCanonicalRelayAddress(d.address, d.id), "A relay address must be exactly <base>/relays/<id>, in canonical form."),
-);
+/**
+ * What a relay's exit does with a REQUEST: `none` refuses every destination (a relay that is never
+ * an exit), `public` fetches public destinations only (docs/protocol.md section 18), `all` fetches any.
+ */
+export const EXIT_POLICIES = ["none", "public", "all"] as const;
+export const ExitPolicySchema = v.picklist(EXIT_POLICIES, "An exit policy is none, public or all.");
+export type ExitPolicy = v.InferOutput<typeof ExitPolicySchema>;
+
+/** A descriptor's members, in the order they are signed and serialised. */
+export const DescriptorEntries = {
+  id: RelayIdSchema,
+  address: RelayAddressSchema,
+  onionKey: Key32,
+  identityKey: Key32,
+  exitPolicy: ExitPolicySchema,
+  published: v.pipe(v.number(), v.integer(), v.minValue(0)),
+};
+
+/** Checks that a descriptor (or a consensus entry) names its canonical address. */
+export const canonicalAddressCheck = <T extends { address: string; id: string }>() =>
+  v.check<T, string>((d) => isCanonicalRelayAddress(d.address, d.id), "A relay address must be exactly <base>/relays/<id>, in canonical form.");
+
+export const DescriptorSchema = v.pipe(v.strictObject(DescriptorEntries), canonicalAddressCheck());
 export type Descriptor = v.InferOutput<typeof DescriptorSchema>;
 
 export const SignedDescriptorSchema = v.strictObject({ descriptor: DescriptorSchema, signature: Signature });
@@ -66,7 +79,17 @@ export type SignedDescriptor = v.InferOutput<typeof SignedDescriptorSchema>;
 
 /** The exact bytes an identity key signs: one field a line, in this order. */
 export const descriptorSigningBytes = (d: Descriptor): Bytes =>
-  utf8(`shallot-descriptor-v1\n${d.id}\n${d.address}\n${d.onionKey}\n${d.identityKey}\n${d.published}`);
+  utf8(`shallot-descriptor-v2\n${d.id}\n${d.address}\n${d.onionKey}\n${d.identityKey}\n${d.exitPolicy}\n${d.published}`);
+
+/**
+ * The deployment a relay belongs to, named by the host (and port) of its address: the unit of the
+ * authorities' per-host limit and allowlist, and of the clients' family rule.
+ */
+export const deploymentHost = (address: string): string => new URL(address).host;
+
+/** Whether two descriptors describe the same relay at the same place with the same keys (`published` aside). */
+export const sameRelay = (a: Descriptor, b: Descriptor): boolean =>
+  a.id === b.id && a.address === b.address && a.onionKey === b.onionKey && a.identityKey === b.identityKey && a.exitPolicy === b.exitPolicy;
 
 export async function signDescriptor(descriptor: Descriptor, identityKey: CryptoKey): Promise<SignedDescriptor> {
   const signature = await ed25519Sign(identityKey, descriptorSigningBytes(descriptor));

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { fromHex, toBase64Url, toHex, utf8 } from "./bytes.ts";
 import type { ExitResult } from "./client.ts";
-import type { ConsensusDocument } from "./consensus.ts";
-import type { Descriptor } from "./descriptor.ts";
+import type { ConsensusDocument, ListedRelay } from "./consensus.ts";
 import { ProtocolError, isProtocolError } from "./errors.ts";
 import type { HttpRequestMessage } from "./http-message.ts";
 import { LinkError, cellErrorStatus, errorBody, fetchTransport, NEIGHBOUR_HEADER } from "./link.ts";
 import { MemoryRelayTables } from "./memory-tables.ts";
+import { memoryGuardStore } from "./guards.ts";
 import { type AttemptFailure, CircuitBuildError, MAX_ATTEMPTS, OnionProxy, RELAY_DOWN_MS, RELAY_SUSPECT_MS, buildFailure, mayRetry, requestFailure } from "./onion-proxy.ts";
 import { CLIENT_NEIGHBOUR, RelayEngine } from "./relay-engine.ts";
 import { generateX25519 } from "./x25519.ts";
@@ -16,7 +16,7 @@ import { generateX25519 } from "./x25519.ts";
 // the test says; an origin that counts what reaches it.
 
 interface MemoryRelay {
-  descriptor: Descriptor;
+  descriptor: ListedRelay;
   engine: RelayEngine;
   tables: MemoryRelayTables;
   deployment: string;
@@ -67,7 +67,7 @@ async function network(layout: Record<string, number>) {
       const onionKey = await generateX25519();
       const tables = new MemoryRelayTables();
       const relay: MemoryRelay = {
-        descriptor: { id, address: `${deployment}/relays/${id}`, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), published: 0 },
+        descriptor: { id, address: `${deployment}/relays/${id}`, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), exitPolicy: "all", published: 0, flags: ["Exit", "Guard", "Running", "Stable"] },
         tables,
         deployment,
         retired: false,
@@ -94,7 +94,7 @@ async function network(layout: Record<string, number>) {
   let published = now;
   /** Who the directory lists: everyone not retired (a dead relay stays listed until its TTL). */
   const listed = () => [...relays.values()].filter((relay) => !relay.retired).map((relay) => relay.descriptor);
-  let directory: () => ConsensusDocument = () => ({ version: 1, published: ++published, validUntil: now + 30_000, relays: listed() });
+  let directory: () => ConsensusDocument = () => ({ version: 2, published: ++published, validUntil: now + 30_000, voters: [], relays: listed() });
   let consensusFetches = 0;
 
   return {
@@ -123,6 +123,8 @@ async function network(layout: Record<string, number>) {
           return directory();
         },
         clock: () => now,
+        // These tests are about failures, on deployments of many relays: the family rule has its own.
+        familyRule: false,
         ...options,
       }),
   };
@@ -289,7 +291,7 @@ describe("OnionProxy: requests through circuits", () => {
   it("never steps back to an older consensus: a replayed document cannot bring back a relay that left", async () => {
     const net = await network({ "http://a.test": 5 });
     const proxy = net.proxy({ consensusMaxAgeMs: 0 });
-    const old: ConsensusDocument = { version: 1, published: 5, validUntil: net.clock() + 30_000, relays: net.listed() };
+    const old: ConsensusDocument = { version: 2, published: 5, validUntil: net.clock() + 30_000, voters: [], relays: net.listed() };
     await proxy.request(get("/1"));
     const gone = net.relays[0]!.descriptor.id;
     await net.retire(gone);
@@ -372,9 +374,74 @@ describe("OnionProxy: requests through circuits", () => {
   });
 });
 
+describe("OnionProxy: guards, families and exits", () => {
+  const deploymentOf = (net: Awaited<ReturnType<typeof network>>, id: string) => net.relay(id).deployment;
+
+  it("enters every circuit through its guard, while the middle and the exit vary", async () => {
+    const net = await network({ "http://a.test": 8 });
+    const proxy = net.proxy();
+    const entries = new Set<string>();
+    const exits = new Set<string>();
+    for (let i = 0; i < 20; i++) {
+      const { path } = await proxy.request(get(`/g/${i}`), { fresh: true });
+      entries.add(path[0]!);
+      exits.add(path[2]!);
+    }
+    expect(entries.size).toBe(1);
+    expect(exits.size).toBeGreaterThan(1);
+  });
+
+  it("keeps its guards in the store it is given: the next run enters through the same guard", async () => {
+    const net = await network({ "http://a.test": 8 });
+    const store = memoryGuardStore();
+    const first = (await net.proxy({ guards: store }).request(get("/run/1"))).path[0];
+    expect(store.state?.guards.map((g) => g.id)).toEqual([first]);
+    for (let run = 2; run < 8; run++) expect((await net.proxy({ guards: memoryGuardStore(store.state) }).request(get(`/run/${run}`))).path[0]).toBe(first);
+    // Without the store, each run draws its own guard.
+    const fresh = new Set<string>();
+    for (let run = 0; run < 12; run++) fresh.add((await net.proxy().request(get("/nostore"))).path[0]!);
+    expect(fresh.size).toBeGreaterThan(1);
+  });
+
+  it("enters through its next guard when the first one fails, and keeps the first one for when it is back", async () => {
+    const net = await network({ "http://a.test": 8 });
+    const store = memoryGuardStore();
+    const proxy = net.proxy({ guards: store });
+    const first = (await proxy.request(get("/1"))).path[0]!;
+    net.relay(first).dead = true;
+    const after = await proxy.request(get("/2"));
+    expect(served(after)).toBe("served GET http://origin.test/2");
+    expect(after.path[0]).not.toBe(first);
+    expect(store.state?.guards.map((g) => g.id)).toEqual([first, after.path[0]]);
+    expect(store.state?.guards[0]?.downSince).toBe(net.clock());
+    // Back, and the client's own mark expired: the first guard again, and up.
+    net.relay(first).dead = false;
+    net.advance(RELAY_DOWN_MS);
+    expect((await proxy.request(get("/3"), { fresh: true })).path[0]).toBe(first);
+    expect(store.state?.guards[0]?.downSince).toBeNull();
+  });
+
+  it("never puts two relays of one deployment on a circuit (the family rule, on by default)", async () => {
+    const net = await network({ "http://a.test": 6, "http://b.test": 2, "http://c.test": 2 });
+    const proxy = net.proxy({ familyRule: undefined });
+    for (let i = 0; i < 30; i++) {
+      const { path } = await proxy.request(get(`/f/${i}`), { fresh: true });
+      expect(new Set(path.map((id) => deploymentOf(net, id))).size).toBe(3);
+    }
+  });
+
+  it("takes its exits among the relays with the Exit flag only", async () => {
+    const net = await network({ "http://a.test": 8 });
+    const exits = net.relays.slice(0, 2).map((relay) => relay.descriptor.id);
+    for (const relay of net.relays.slice(2)) relay.descriptor.flags = ["Guard", "Running", "Stable"];
+    const proxy = net.proxy();
+    for (let i = 0; i < 20; i++) expect(exits).toContain((await proxy.request(get(`/x/${i}`), { fresh: true })).path[2]);
+  });
+});
+
 describe("the retry rule", () => {
   const hops = ["e", "m", "x"];
-  const path = hops.map((id) => ({ id }) as Descriptor);
+  const path = hops.map((id) => ({ id }) as ListedRelay);
   const link = (status: number, code: string) => new LinkError("http://r/relays/e", status, code, "failed");
 
   it("names the relay that failed a build: the entry for a link error, the relay being extended to for EXTEND2", () => {

@@ -6,17 +6,18 @@
 
 import { CIRCUIT_REUSE_MS, CircuitPool, type PooledCircuit } from "./circuit-pool.ts";
 import { type CellTransport, Circuit, type CircuitHop, type ExitResult } from "./client.ts";
-import type { ConsensusDocument, Descriptor } from "./consensus.ts";
+import type { ConsensusDocument, Descriptor, ListedRelay } from "./consensus.ts";
 import { ConsensusFeed } from "./consensus-feed.ts";
 import { isProtocolError } from "./errors.ts";
+import { GuardSet, type GuardState, type GuardStore, memoryGuardStore } from "./guards.ts";
 import type { HttpRequestMessage } from "./http-message.ts";
 import { LinkError } from "./link.ts";
-import { CIRCUIT_LENGTH, selectPath } from "./path.ts";
 import { EndReason } from "./stream-cell.ts";
 import { type ClientStream, StreamError, StreamMux } from "./stream-mux.ts";
 
 /** Streams one circuit carries at once (the exit allows 64 by default). */
 export const MAX_STREAMS_PER_CIRCUIT = 48;
+import { selectPath } from "./path.ts";
 
 /** A relay that certainly failed (unreachable, gone, refused a handshake) is left out of paths this long. */
 export const RELAY_DOWN_MS = 60_000;
@@ -108,8 +109,8 @@ export const mayRetry = (failure: AttemptFailure, method: string): boolean => fa
 export interface OnionProxyEvents {
   /** A verified consensus was used for a path. */
   consensus?(document: ConsensusDocument): void;
-  /** A circuit build starts through `path`. */
-  path?(path: readonly Descriptor[]): void;
+  /** A circuit build starts through `path` (entry first: a guard). */
+  path?(path: readonly ListedRelay[], guards: GuardState): void;
   hop?(hop: CircuitHop, index: number, length: number): void;
   /** An attempt failed with `error` and the request goes again on a fresh circuit. */
   retry?(error: unknown, attempt: number): void;
@@ -131,6 +132,13 @@ export interface OnionProxyOptions {
   retryWindowMs?: number;
   downMs?: number;
   suspectMs?: number;
+  /** Where the entry guards are kept across runs (nowhere when absent). */
+  guards?: GuardStore;
+  /** How many guards to keep (1–3, default 3) and after how long unusable one is replaced. */
+  guardCount?: number;
+  guardReplaceAfterMs?: number;
+  /** Never two relays of one deployment host on a circuit (default true; off only on a dev mesh of one deployment). */
+  familyRule?: boolean;
   events?: OnionProxyEvents;
 }
 
@@ -182,9 +190,12 @@ export class OnionProxy {
   /** Circuits for streams, one pool per isolation key; each circuit with its stream multiplexer. */
   private readonly streamPools = new Map<string, CircuitPool>();
   private readonly muxes = new WeakMap<Circuit, StreamMux>();
+  private readonly guardStore: GuardStore;
+  private guardSet: Promise<GuardSet> | null = null;
 
   constructor(options: OnionProxyOptions) {
     this.options = options;
+    this.guardStore = options.guards ?? memoryGuardStore();
     this.feed = new ConsensusFeed({ fetch: options.consensus, clock: options.clock, maxAgeMs: options.consensusMaxAgeMs });
     this.pool = new CircuitPool(() => this.build(), options.reuseMs ?? CIRCUIT_REUSE_MS, options.clock, (circuit) => this.fit(circuit));
   }
@@ -304,6 +315,8 @@ export class OnionProxy {
     const now = this.options.clock();
     const mark = (marks: Map<string, number>, id: string, until: number) => marks.set(id, Math.max(marks.get(id) ?? 0, until));
     for (const id of failure.down) mark(this.down, id, now + (this.options.downMs ?? RELAY_DOWN_MS));
+    // A guard that failed is down from now: the next circuit enters through the next guard.
+    void this.guardSet?.then((guards) => failure.down.forEach((id) => guards.markDown(id, now)));
     for (const id of failure.suspect) mark(this.suspect, id, now + (this.options.suspectMs ?? RELAY_SUSPECT_MS));
     // The directory may already know: a retired relay leaves the consensus at once.
     this.feed.refresh();
@@ -326,30 +339,57 @@ export class OnionProxy {
     return circuit.hops.every((hop) => !down.has(hop.relay.id) && !suspect.has(hop.relay.id) && (!this.listed || this.listed.ids.has(hop.relay.id)));
   }
 
-  /** Three relays around the ones that failed recently; with too few left, the suspects, then all, are allowed again. */
-  private choosePath(document: ConsensusDocument): Descriptor[] {
+  /** The guards, loaded from the store once (a store that fails to load starts an empty set). */
+  private guards(): Promise<GuardSet> {
+    this.guardSet ??= this.guardStore
+      .load()
+      .catch(() => null)
+      .then((state) => new GuardSet(state, { size: this.options.guardCount, replaceAfterMs: this.options.guardReplaceAfterMs, random: this.options.random }));
+    return this.guardSet;
+  }
+
+  /** Saves the guards when they changed; a store that fails keeps them in memory only. */
+  private async saveGuards(guards: GuardSet): Promise<void> {
+    if (guards.takeChanged()) await this.guardStore.save(guards.state).catch(() => {});
+  }
+
+  /**
+   * The entry is a guard; the exit and the middle go around the relays that failed recently — with
+   * too few left, the suspects, then all, are allowed again.
+   */
+  private choosePath(document: ConsensusDocument, guards: GuardSet): ListedRelay[] {
     const { down, suspect } = this.avoided();
-    for (const excluded of [new Set([...down, ...suspect]), down]) {
-      const usable = document.relays.filter((relay) => !excluded.has(relay.id));
-      if (new Set(usable.map((relay) => relay.id)).size >= CIRCUIT_LENGTH) return selectPath(usable, { random: this.options.random });
+    const entry = guards.entry(document.relays, this.options.clock(), down);
+    const tiers = [new Set([...down, ...suspect]), down, new Set<string>()];
+    for (const [i, excluded] of tiers.entries()) {
+      try {
+        return selectPath(document.relays, { entry, exclude: [...excluded], familyRule: this.options.familyRule, random: this.options.random });
+      } catch (error) {
+        if (!(isProtocolError(error) && error.code === "not_enough_relays") || i === tiers.length - 1) throw error;
+      }
     }
-    return selectPath(document.relays, { random: this.options.random });
+    throw new Error("unreachable");
   }
 
   private async build(): Promise<Circuit> {
     const document = await this.feed.get();
     this.options.events?.consensus?.(document);
-    const path = this.choosePath(document);
-    this.options.events?.path?.(path);
+    const guards = await this.guards();
+    const path = this.choosePath(document, guards);
+    await this.saveGuards(guards);
+    this.options.events?.path?.(path, guards.state);
     let built = 0;
     try {
-      return await Circuit.build(path, this.options.transport, {
+      const circuit = await Circuit.build(path, this.options.transport, {
         clock: this.options.timer ?? this.options.clock,
         onHop: (hop, index) => {
           built = index + 1;
           this.options.events?.hop?.(hop, index, path.length);
         },
       });
+      guards.markUp(path[0]!.id);
+      await this.saveGuards(guards);
+      return circuit;
     } catch (error) {
       throw new CircuitBuildError(error, path, built);
     }

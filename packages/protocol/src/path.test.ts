@@ -1,15 +1,19 @@
 import { describe, expect, it } from "vitest";
 import { toBase64Url, toHex } from "./bytes.ts";
-import type { Descriptor } from "./descriptor.ts";
+import type { ListedRelay, RelayFlag } from "./consensus.ts";
+import { deploymentHost } from "./descriptor.ts";
 import { ProtocolError } from "./errors.ts";
 import { CIRCUIT_LENGTH, randomIndex, selectPath } from "./path.ts";
 
-const relay = (n: number): Descriptor => ({
+/** Relay `n`, in a deployment of its own unless `host` names one. */
+const relay = (n: number, host = `relay-${n}.example`, flags: RelayFlag[] = ["Exit", "Running"]): ListedRelay => ({
   id: toHex(new Uint8Array(32).fill(n)),
-  address: `https://relay-${n}.example/`,
+  address: `https://${host}/relays/${toHex(new Uint8Array(32).fill(n))}`,
   onionKey: toBase64Url(new Uint8Array(32).fill(n)),
   identityKey: toBase64Url(new Uint8Array(32).fill(n)),
+  exitPolicy: flags.includes("Exit") ? "public" : "none",
   published: 0,
+  flags,
 });
 const relays = (count: number) => Array.from({ length: count }, (_, i) => relay(i + 1));
 
@@ -75,6 +79,7 @@ describe("selectPath", () => {
   it("honours another circuit length", () => {
     expect(selectPath(relays(5), { length: 5 })).toHaveLength(5);
     expect(() => selectPath(relays(5), { length: 6 })).toThrow(expect.objectContaining({ code: "not_enough_relays" }));
+    expect(() => selectPath(relays(5), { length: 1 })).toThrow(RangeError);
   });
 
   it("does not modify the relay list it is given", () => {
@@ -89,7 +94,7 @@ describe("selectPath", () => {
     expect(ids(42)).toEqual(ids(42));
   });
 
-  it("gives every relay the same chance at every position (deterministic draws)", () => {
+  it("gives every relay the same chance at every position when all are exits (deterministic draws)", () => {
     const n = 8;
     const draws = 24_000;
     const random = seeded(0x5eed);
@@ -111,6 +116,50 @@ describe("selectPath", () => {
     // Each relay is in a path with probability 3/10: expected 9000, standard deviation about 79.
     // A tolerance of 800 is over 10 deviations, so a false failure is practically impossible.
     for (const count of seen) expect(Math.abs(count - (draws * CIRCUIT_LENGTH) / n)).toBeLessThan(800);
+  });
+});
+
+describe("selectPath: flags, guards and families", () => {
+  it("takes the exit among the relays with the Exit flag, and never a relay without Running", () => {
+    const exits = [relay(1), relay(2)];
+    const middles = [3, 4, 5, 6].map((n) => relay(n, undefined, ["Guard", "Running", "Stable"]));
+    const down = [7, 8].map((n) => relay(n, undefined, ["Exit", "Guard", "Stable"]));
+    for (let i = 0; i < 300; i++) {
+      const path = selectPath([...exits, ...middles, ...down]);
+      expect(exits.map((r) => r.id)).toContain(path[2]!.id);
+      expect(path.every((r) => r.flags.includes("Running"))).toBe(true);
+    }
+    expect(() => selectPath(middles)).toThrow(expect.objectContaining({ code: "not_enough_relays", message: expect.stringMatching(/Exit flag/) }));
+  });
+
+  it("enters through the entry it is given", () => {
+    const all = [1, 2, 3, 4, 5].map((n) => relay(n));
+    for (let i = 0; i < 100; i++) {
+      const path = selectPath(all, { entry: all[3] });
+      expect(path[0]!.id).toBe(all[3]!.id);
+      expect(new Set(path.map((r) => r.id)).size).toBe(3);
+    }
+  });
+
+  it("never puts two relays of one deployment host on a circuit (the family rule)", () => {
+    // Three deployments, one of five relays: every path has one relay of each.
+    const all = [...[1, 2, 3, 4, 5].map((n) => relay(n, "big.example")), relay(6, "b.example"), relay(7, "c.example"), relay(8, "c.example")];
+    for (let i = 0; i < 500; i++) {
+      const path = selectPath(all, { entry: i % 2 ? all[0] : undefined });
+      expect(new Set(path.map((r) => deploymentHost(r.address))).size).toBe(3);
+    }
+    // Without it (the dev mesh's one deployment), relays of one host share circuits.
+    const one = [1, 2, 3, 4].map((n) => relay(n, "one.example"));
+    expect(() => selectPath(one)).toThrow(expect.objectContaining({ code: "not_enough_relays", message: expect.stringMatching(/family rule/) }));
+    expect(new Set(selectPath(one, { familyRule: false }).map((r) => r.id)).size).toBe(3);
+  });
+
+  it("keeps the exit out of the guard's deployment", () => {
+    const guard = relay(1, "a.example", ["Guard", "Running", "Stable"]);
+    const sameHostExit = relay(2, "a.example");
+    const all = [guard, sameHostExit, relay(3, "b.example", ["Running"]), relay(4, "c.example")];
+    for (let i = 0; i < 100; i++) expect(selectPath(all, { entry: guard }).map((r) => r.id)).toEqual([guard.id, relay(3).id, relay(4).id]);
+    expect(() => selectPath([guard, sameHostExit, relay(3, "b.example", ["Running"])], { entry: guard })).toThrow(expect.objectContaining({ code: "not_enough_relays" }));
   });
 });
 

@@ -32,7 +32,7 @@ async function mesh(count = 3, mayExtendTo?: (address: string) => boolean) {
     const onionKey = await generateX25519();
     const tables = new MemoryRelayTables();
     const relay: TestRelay = {
-      descriptor: { id, address: `http://relays.test/relays/${id}`, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), published: 0 },
+      descriptor: { id, address: `http://relays.test/relays/${id}`, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), exitPolicy: "all", published: 0 },
       tables,
       forwarded: [],
       received: [],

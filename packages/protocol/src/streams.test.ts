@@ -105,7 +105,7 @@ async function network(options: Partial<ExitStreamsOptions> = {}) {
     });
     exits.push(streams);
     engines.set(id, new RelayEngine({ identity: { id, relayId: fromHex(id), onionKey }, tables: new MemoryRelayTables(), clock: Date.now, link: { send: (address, cell) => deliver(address, cell, id) }, exit: async () => ({ ok: false, error: { error: "exit_failed", message: "no", status: 502 } }), streams }));
-    descriptors.push({ id, address: `http://relays.test/relays/${id}`, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), published: 0 });
+    descriptors.push({ id, address: `http://relays.test/relays/${id}`, onionKey: toBase64Url(onionKey.publicKey), identityKey: toBase64Url(new Uint8Array(32)), exitPolicy: "all", published: 0 });
   }
   const transport: CellTransport = { send: (address, cell) => deliver(address, cell, CLIENT_NEIGHBOUR) };
   const circuit = await Circuit.build(descriptors, transport, { clock: Date.now });

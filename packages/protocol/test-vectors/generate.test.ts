@@ -7,8 +7,14 @@ import { it } from "vitest";
 import {
   type Bytes,
   CellCommand,
-  type ConsensusDocument,
   type Descriptor,
+  type ListedRelay,
+  type RelayFlag,
+  type VoteDocument,
+  computeConsensus,
+  serializeConsensus,
+  signConsensusText,
+  signVote,
   DestroyReason,
   RelayCommand,
   applyLayer,
@@ -24,7 +30,6 @@ import {
   relayIdFor,
   ntorServer,
   sealRelayCell,
-  signConsensus,
   signDescriptor,
   toBase64Url,
   toHex,
@@ -125,6 +130,7 @@ async function relayDescriptor(n: number, published: number) {
     address: `https://relay-${n}.shallot.example/relays/${id}`,
     onionKey: toBase64Url(onion.publicKey),
     identityKey: toBase64Url(identity.publicKey),
+    exitPolicy: (["public", "all", "none"] as const)[n - 1]!,
     published,
   };
   const signed = await signDescriptor(descriptor, identity.privateKey);
@@ -198,12 +204,28 @@ it.runIf(process.env.GENERATE_VECTORS === "1")("writes the test vectors", async 
   const descriptors = await Promise.all([1, 2, 3].map((n) => relayDescriptor(n, published)));
   write("descriptor.json", { vectors: descriptors });
 
-  const directory = await importEd25519(fromHex(RFC8032_TEST1));
-  const document: ConsensusDocument = { version: 1, published, validUntil: published + 3_600_000, relays: descriptors.map((d) => d.descriptor) };
+  // Three authorities vote on the three relays; each signs the consensus computed from the votes.
+  const seeds = [fromHex(RFC8032_TEST1), await label("authority 2 seed"), await label("authority 3 seed")];
+  const authorities = await Promise.all(seeds.map((seed) => importEd25519(seed)));
+  const keys = authorities.map((a) => toBase64Url(a.publicKey));
+  const round = published + 60_000;
+  const [r1, r2, r3] = descriptors.map((d) => d.descriptor);
+  const listed = (d: Descriptor, flags: RelayFlag[], at = d.published): ListedRelay => ({ ...d, published: at, flags });
+  const votes: VoteDocument[] = [
+    { version: 1, authority: keys[0]!, published: round, relays: [listed(r1!, ["Exit", "Guard", "Running", "Stable"]), listed(r2!, ["Exit", "Running"]), listed(r3!, ["Running", "Stable"])] },
+    { version: 1, authority: keys[1]!, published: round, relays: [listed(r1!, ["Exit", "Guard", "Running", "Stable"], published + 10_000), listed(r2!, ["Exit", "Running", "Stable"])] },
+    { version: 1, authority: keys[2]!, published: round, relays: [listed(r1!, ["Exit", "Running", "Stable"]), listed(r3!, ["Guard", "Running", "Stable"])] },
+  ];
+  const signedVotes = await Promise.all(votes.map((vote, i) => signVote(vote, authorities[i]!.privateKey)));
+  const rules = { authorityCount: 3, published: round, validUntil: round + 180_000, maxRelaysPerHost: 2 };
+  const text = serializeConsensus(computeConsensus(votes, rules)!);
   write("consensus.json", {
-    directorySeed: RFC8032_TEST1,
-    directoryKey: toHex(directory.publicKey),
-    signingContext: "shallot-consensus-v1\n",
-    signed: await signConsensus(document, directory.privateKey),
+    authoritySeeds: seeds.map(toHex),
+    authorityKeys: keys,
+    voteContext: "shallot-vote-v1\n",
+    consensusContext: "shallot-consensus-v2\n",
+    rules,
+    votes: signedVotes,
+    signed: { document: text, signatures: await Promise.all(authorities.map((a, i) => signConsensusText(text, keys[i]!, a.privateKey))) },
   });
 });

@@ -32,7 +32,14 @@ import {
   decodeStreamId,
   encodeBegin,
   splitOrder,
-  signConsensus,
+  computeConsensus,
+  consensusSigningBytes,
+  openVote,
+  serializeConsensus,
+  serializeVote,
+  signConsensusText,
+  signVote,
+  voteSigningBytes,
   signDescriptor,
   toBase64Url,
   toHex,
@@ -84,10 +91,13 @@ interface CircuitVector {
 type CellVector = { name: string; linkId: string; command: number; bytes: string } & Record<string, string | number>;
 type DescriptorVector = SignedDescriptor & { identitySeed: string; onionKeyScalar: string; signingText: string };
 interface ConsensusVector {
-  directorySeed: string;
-  directoryKey: string;
-  signingContext: string;
-  signed: { document: string; signature: string };
+  authoritySeeds: string[];
+  authorityKeys: string[];
+  voteContext: string;
+  consensusContext: string;
+  rules: { authorityCount: number; published: number; validUntil: number; maxRelaysPerHost: number };
+  votes: { document: string; signature: string }[];
+  signed: { document: string; signatures: { authority: string; signature: string }[] };
 }
 
 const ntor = load<{ protoid: string; vectors: NtorVector[] }>("ntor.json");
@@ -211,15 +221,40 @@ describe.each(descriptors)("descriptor vector for $descriptor.address", (vector)
   });
 });
 
-describe("consensus vector", () => {
-  it("reproduces the signed document and signature from the directory seed, and verifies", async () => {
-    const directory = await importEd25519(fromHex(consensus.directorySeed));
-    expect(toHex(directory.publicKey)).toBe(consensus.directoryKey);
-    const document = JSON.parse(consensus.signed.document);
-    expect(await signConsensus(document, directory.privateKey)).toEqual(consensus.signed);
-    const verified = await verifyConsensus(consensus.signed, fromHex(consensus.directoryKey), document.published);
-    expect(verified.relays.map((r) => r.id)).toEqual(descriptors.map((d) => d.descriptor.id));
-    expect(consensus.signingContext).toBe("shallot-consensus-v1\n");
+describe("votes and consensus vector", () => {
+  it("reproduces each authority's key and signed vote, and opens the votes", async () => {
+    const authorities = await Promise.all(consensus.authoritySeeds.map((seed) => importEd25519(fromHex(seed))));
+    expect(authorities.map((a) => toBase64Url(a.publicKey))).toEqual(consensus.authorityKeys);
+    expect(consensus.voteContext).toBe("shallot-vote-v1\n");
+    for (const [i, signed] of consensus.votes.entries()) {
+      const vote = await openVote(signed, consensus.authorityKeys);
+      expect(vote?.authority).toBe(consensus.authorityKeys[i]);
+      expect(serializeVote(vote!)).toBe(signed.document);
+      expect(await signVote(vote!, authorities[i]!.privateKey)).toEqual(signed);
+      expect(fromUtf8(voteSigningBytes(signed.document))).toBe(consensus.voteContext + signed.document);
+    }
+  });
+
+  it("computes exactly the signed document from the votes, reproduces every signature, and verifies", async () => {
+    const votes = await Promise.all(consensus.votes.map((signed) => openVote(signed, consensus.authorityKeys)));
+    expect(serializeConsensus(computeConsensus(votes.map((v) => v!), consensus.rules)!)).toBe(consensus.signed.document);
+    const authorities = await Promise.all(consensus.authoritySeeds.map((seed) => importEd25519(fromHex(seed))));
+    for (const [i, signature] of consensus.signed.signatures.entries()) {
+      expect(await signConsensusText(consensus.signed.document, consensus.authorityKeys[i]!, authorities[i]!.privateKey)).toEqual(signature);
+    }
+    expect(fromUtf8(consensusSigningBytes(consensus.signed.document))).toBe(consensus.consensusContext + consensus.signed.document);
+    const verified = await verifyConsensus(consensus.signed, consensus.authorityKeys, consensus.rules.published);
+    expect(verified.relays.map((r) => [r.id, r.flags])).toEqual(
+      [
+        [descriptors[0]!.descriptor.id, ["Exit", "Guard", "Running", "Stable"]],
+        [descriptors[1]!.descriptor.id, ["Exit", "Running"]],
+        [descriptors[2]!.descriptor.id, ["Running", "Stable"]],
+      ].sort((a, b) => (a[0]! < b[0]! ? -1 : 1)),
+    );
+    // Two of the three signatures are enough, one is not.
+    const keep = (n: number) => ({ ...consensus.signed, signatures: consensus.signed.signatures.slice(0, n) });
+    await expect(verifyConsensus(keep(2), consensus.authorityKeys, consensus.rules.published)).resolves.toBeDefined();
+    await expect(verifyConsensus(keep(1), consensus.authorityKeys, consensus.rules.published)).rejects.toMatchObject({ code: "bad_signature" });
   });
 });
 

@@ -11,6 +11,8 @@ export type ErrorCode =
   | "payload_too_large"
   | "not_found"
   | "directory_unconfigured"
+  | "no_consensus"
+  | "unknown_round"
   | "internal_error";
 
 /** Thrown by request parsing; app.onError turns it into the JSON body. */
@@ -32,6 +34,9 @@ export const DIRECTORY_ERROR_STATUS = {
   unknown_relay: 404,
   address_refused: 400,
   directory_full: 503,
+  host_not_allowed: 403,
+  bad_vote: 400,
+  stale_vote: 400,
 } as const satisfies Record<DirectoryErrorCode, ContentfulStatusCode>;
 
 export const errorResponse = (c: Context, status: ContentfulStatusCode, error: ErrorCode, message: string): Response =>

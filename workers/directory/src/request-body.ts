@@ -5,6 +5,8 @@ import * as v from "valibot";
 import { ApiError } from "./http-error.ts";
 
 export const MAX_BODY_BYTES = 64 * 1024;
+/** A vote is at most a 4 MiB document and its signature. */
+export const MAX_VOTE_BYTES = 4 * 1024 * 1024 + 1024;
 
 export async function readJson<S extends v.GenericSchema>(c: Context, schema: S): Promise<v.InferOutput<S>> {
   let body: unknown;

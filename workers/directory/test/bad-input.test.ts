@@ -1,14 +1,14 @@
+import { env } from "cloudflare:workers";
+import { fromBase64Url, generateEd25519, importEd25519, signVote, toBase64Url } from "@shallot/protocol";
 import { describe, expect, it } from "vitest";
-import { call, expectError, fetchConsensus, makeRelay, sendJson, storedIds } from "./helpers.ts";
+import { call, expectError, madeUpRelay as makeRelay, sendJson, storedIds, storedRow } from "./helpers.ts";
 
 describe("bad input stores nothing", () => {
-  // Every case checks that neither the stored relays nor the published consensus moved.
+  // Every case checks that the stored relays did not move.
   async function expectRejected(send: () => Promise<Response>, status: number, error: string) {
     const storedBefore = await storedIds();
-    const consensusBefore = await fetchConsensus();
     await expectError(await send(), status, error);
     expect(await storedIds()).toEqual(storedBefore);
-    expect(await fetchConsensus()).toEqual(consensusBefore);
   }
 
   it("rejects a body that is not JSON", async () => {
@@ -61,21 +61,12 @@ describe("bad input stores nothing", () => {
     expect(await storedIds()).not.toContain(relay.id);
   });
 
-  it("refuses a relay whose address is loopback or private", async () => {
-    for (const base of ["http://127.0.0.1:8787", "http://10.0.0.7", "http://localhost"]) {
-      const relay = await makeRelay(base);
-      await expectRejected(() => relay.register(), 400, "address_refused");
-      expect(await storedIds()).not.toContain(relay.id);
-    }
-  });
-
   it("refuses a descriptor whose id is not the fingerprint of its identity key", async () => {
     const owner = await makeRelay();
     await owner.register();
     const impostor = await makeRelay("https://impostor.test");
     await expectRejected(async () => sendJson("POST", "/descriptors", await impostor.signed({ id: owner.id, address: `https://impostor.test/relays/${owner.id}` })), 400, "bad_signature");
-    const listed = JSON.parse((await fetchConsensus()).document).relays.find((r: { id: string }) => r.id === owner.id);
-    expect(listed.address).toBe(owner.address);
+    expect((await storedRow(owner.id))?.address).toBe(owner.address);
   });
 
   it("refuses to roll a relay back to an older descriptor", async () => {
@@ -83,6 +74,19 @@ describe("bad input stores nothing", () => {
     const older = await relay.signed({ published: Date.now() - 2000, address: `https://old.test/relays/${relay.id}` });
     await relay.register({ published: Date.now() });
     await expectRejected(() => sendJson("POST", "/descriptors", older), 400, "stale_descriptor");
+  });
+
+  it("refuses votes that are malformed, not signed by a configured authority, or made under its own key", async () => {
+    const stranger = await generateEd25519();
+    const round = Date.now() - (Date.now() % 1000);
+    const vote = (authority: string) => ({ version: 1 as const, authority, published: round, relays: [] });
+    await expectError(await sendJson("POST", "/votes", "{ not json"), 400, "invalid_json");
+    await expectError(await sendJson("POST", "/votes", { document: "{}" }), 400, "bad_vote");
+    await expectError(await sendJson("POST", "/votes", await signVote(vote(toBase64Url(stranger.publicKey)), stranger.privateKey)), 400, "bad_vote");
+    // Under its own key: only it makes those.
+    const own = await importEd25519(fromBase64Url(env.DIRECTORY_SIGNING_KEY!));
+    await expectError(await sendJson("POST", "/votes", await signVote(vote(env.DIRECTORY_PUBLIC_KEY_FOR_TESTS), own.privateKey)), 400, "bad_vote");
+    await expectError(await call("/votes/not-a-round"), 400, "invalid_request");
   });
 
   it("rejects a body over 64 KiB", async () => {

@@ -1,31 +1,60 @@
 import { env } from "cloudflare:workers";
-import { runInDurableObject } from "cloudflare:test";
-import { verifyConsensus } from "@shallot/protocol";
+import { serializeConsensus, verifyConsensus } from "@shallot/protocol";
 import { describe, expect, it } from "vitest";
-import { call, directoryPublicKey, directoryStub, fetchConsensus, makeRelay, verifiedConsensus } from "./helpers.ts";
+import { PERIOD_MS, call, consensusWhere, fetchConsensus, hostedRelay, listedIds, pinned } from "./helpers.ts";
 
-const cachedPublished = () =>
-  runInDurableObject(directoryStub(), (_i, state) => state.storage.sql.exec<{ published: number }>("SELECT published FROM consensus_cache").one().published);
-
-describe("registration and the consensus", () => {
-  it("lists a registered relay in a consensus that verifies under the directory key", async () => {
-    const relay = await makeRelay();
-    const descriptor = relay.descriptor();
-    const response = await relay.register(descriptor);
+describe("the consensus", () => {
+  it("lists a relay once it passed its reachability test, signed by the authority, with Running and Exit", async () => {
+    const relay = await hostedRelay();
+    const response = await relay.register();
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ id: relay.id, ttlMs: 30_000, pingIntervalMs: 10_000 });
 
-    const { signed, document } = await verifiedConsensus();
-    expect(document.relays).toContainEqual(descriptor);
-    expect(document.validUntil - document.published).toBe(30_000);
-    expect((await call("/consensus")).headers.get("cache-control")).toBe("no-store");
+    const document = await consensusWhere((d) => listedIds(d).includes(relay.id));
+    const listed = document.relays.find((r) => r.id === relay.id)!;
+    expect(listed).toMatchObject({ address: relay.address, exitPolicy: "all", flags: ["Exit", "Running"] });
+    // The round's start, the same on every authority; valid for three rounds.
+    expect(document.published % PERIOD_MS).toBe(0);
+    expect(document.validUntil - document.published).toBe(3 * PERIOD_MS);
+    expect(document.voters).toEqual(pinned());
+    // The authority tested it: one CREATE2, and the test's link was destroyed.
+    const stats = await relay.stats();
+    expect(stats.creates).toBeGreaterThanOrEqual(1);
+    expect(stats.circuits).toBe(0);
+  });
 
+  it("is served with the authority's signature over the exact document text, which a change breaks", async () => {
+    const relay = await hostedRelay();
+    await relay.register();
+    await consensusWhere((d) => listedIds(d).includes(relay.id));
+    const signed = await fetchConsensus();
+    expect(signed.signatures.map((s) => s.authority)).toEqual(pinned());
+    expect(serializeConsensus(JSON.parse(signed.document))).toBe(signed.document);
     const altered = { ...signed, document: signed.document.replace(relay.address, `https://evil.test/relays/${relay.id}`) };
     expect(altered.document).not.toBe(signed.document);
-    await expect(verifyConsensus(altered, directoryPublicKey(), Date.now())).rejects.toMatchObject({ code: "bad_signature" });
+    await expect(verifyConsensus(altered, pinned(), Date.now())).rejects.toMatchObject({ code: "bad_signature" });
+    expect((await call("/consensus")).headers.get("cache-control")).toBe("no-store");
+  });
+
+  it("serves each round's consensus, the votes of a round and its own latest vote", async () => {
+    const relay = await hostedRelay();
+    await relay.register();
+    const document = await consensusWhere((d) => listedIds(d).includes(relay.id));
+    const ofRound = await call(`/consensus/${document.published}`);
+    expect(ofRound.status).toBe(200);
+    expect(JSON.parse(((await ofRound.json()) as { document: string }).document).published).toBe(document.published);
+    const votes = (await (await call(`/votes/${document.published}`)).json()) as { document: string }[];
+    expect(votes).toHaveLength(1);
+    expect(JSON.parse(votes[0]!.document)).toMatchObject({ version: 1, authority: pinned()[0], published: document.published });
+    expect(JSON.parse(votes[0]!.document).relays.map((r: { id: string }) => r.id)).toContain(relay.id);
+    const own = await call("/vote");
+    expect(own.status).toBe(200);
+    expect((await call("/consensus/12345")).status).toBe(404);
+    expect((await call("/consensus/soon")).status).toBe(400);
   });
 
   it("lets any origin read the consensus (CORS), since it is public and signed", async () => {
+    await consensusWhere(() => true);
     const response = await call("/consensus", { headers: { origin: "http://page.test" } });
     expect(response.status).toBe(200);
     expect(response.headers.get("access-control-allow-origin")).toBe("*");
@@ -33,43 +62,10 @@ describe("registration and the consensus", () => {
   });
 
   it("sorts the relays by id", async () => {
-    for (let i = 0; i < 3; i++) await (await makeRelay()).register();
-    const ids = (await verifiedConsensus()).document.relays.map((r) => r.id);
-    expect(ids.length).toBeGreaterThanOrEqual(3);
-    expect(ids).toEqual([...ids].sort());
-  });
-
-  it("keeps the cached consensus across a ping that changes only `published`", async () => {
-    const relay = await makeRelay();
-    await relay.register({ published: Date.now() - 1000 });
-    const before = await fetchConsensus();
-    const seenBefore = await runInDurableObject(directoryStub(), (_i, s) => s.storage.sql.exec<{ last_seen: number }>("SELECT last_seen FROM relays WHERE id = ?", relay.id).one().last_seen);
-
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    const ping = await relay.register({ published: Date.now() });
-    expect(ping.status).toBe(200);
-    const seenAfter = await runInDurableObject(directoryStub(), (_i, s) => s.storage.sql.exec<{ last_seen: number }>("SELECT last_seen FROM relays WHERE id = ?", relay.id).one().last_seen);
-    expect(seenAfter).toBeGreaterThan(seenBefore);
-    expect(await fetchConsensus()).toEqual(before);
-  });
-
-  it("regenerates the consensus when a relay's address changes", async () => {
-    const relay = await makeRelay();
-    await relay.register();
-    await fetchConsensus();
-    await relay.register({ address: `https://moved.test/relays/${relay.id}` });
-    const { document } = await verifiedConsensus();
-    expect(document.relays.find((r) => r.id === relay.id)?.address).toBe(`https://moved.test/relays/${relay.id}`);
-  });
-
-  it("regenerates the consensus once it is older than a third of the TTL", async () => {
-    await (await makeRelay()).register();
-    await fetchConsensus();
-    const aged = Date.now() - 11_000;
-    await runInDurableObject(directoryStub(), (_i, s) => void s.storage.sql.exec("UPDATE consensus_cache SET published = ?", aged));
-    const { document } = await verifiedConsensus();
-    expect(await cachedPublished()).toBe(document.published);
-    expect(document.published).toBeGreaterThan(aged);
+    const relays = await Promise.all([1, 2, 3].map(() => hostedRelay()));
+    for (const relay of relays) await relay.register();
+    const document = await consensusWhere((d) => relays.every((r) => listedIds(d).includes(r.id)));
+    expect(listedIds(document)).toEqual([...listedIds(document)].sort());
   });
 
   it("publishes its public key", async () => {

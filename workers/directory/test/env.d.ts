@@ -9,6 +9,8 @@ declare global {
     interface Env extends DirectoryEnv {
       /** Public half of the per-run key that vitest.config.ts generates. */
       DIRECTORY_PUBLIC_KEY_FOR_TESTS: string;
+      /** JSON list of the relay hosts test/relay-hosts.ts serves on loopback. */
+      RELAY_HOSTS: string;
     }
   }
 }

@@ -1,11 +1,16 @@
-// The browser page at /: verifies the consensus against the pinned directory key, builds a circuit
-// with WebCrypto in this tab and sends requests through it. Data from the network is written with
-// textContent only, never as HTML.
+// The browser page at /: fetches the consensus from the directory authorities and accepts it only
+// when more than half of their pinned keys signed it, builds a circuit with WebCrypto in this tab
+// (entering through this browser's guard, kept in localStorage) and sends requests through it. Data
+// from the network is written with textContent only, never as HTML.
 
 import {
+  type Authority,
   CIRCUIT_REUSE_MS,
   type CircuitHop,
+  ConsensusUnavailableError,
   type ConsensusDocument,
+  type GuardStore,
+  type ListedRelay,
   EXIT_METHODS,
   type ExitMethod,
   type ExitResult,
@@ -13,11 +18,12 @@ import {
   LinkError,
   OnionProxy,
   fetchTransport,
-  fromBase64Url,
   isHttpUrl,
+  consensusFromAuthorities,
+  isAuthorityKey,
   isProtocolError,
+  parseGuardState,
   utf8,
-  verifyConsensus,
 } from "@shallot/protocol/circuit";
 
 const element = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T;
@@ -53,13 +59,17 @@ class PageError extends Error {
 }
 
 interface PageConfig {
-  directoryUrl: string;
-  directoryKey: string;
+  /** The directory authorities, each URL with its pinned key. */
+  authorities: Authority[];
+  /** Two relays of one deployment never on one circuit (off only on a dev mesh of one deployment). */
+  familyRule: boolean;
   /** How long a circuit is reused before the next request gets a new one (the gateway's window). */
   circuitReuseMs: number;
 }
 
 let consensus: ConsensusDocument | null = null;
+/** Pinned authorities whose signatures the consensus shown carries. */
+let signers: string[] = [];
 /** Relay ids of the circuit that carried the last request. */
 let circuitPath: string[] = [];
 let busy = false;
@@ -98,11 +108,33 @@ async function getJson(url: string, who: string): Promise<unknown> {
 
 async function pageConfig(): Promise<PageConfig> {
   const body = await getJson("/page-config", "This relay worker");
-  const { directoryUrl, directoryKey, circuitReuseMs } = (body ?? {}) as Partial<PageConfig>;
-  if (typeof directoryUrl !== "string" || typeof directoryKey !== "string") throw new PageError("The page configuration is malformed.");
-  if (circuitReuseMs === undefined) return { directoryUrl, directoryKey, circuitReuseMs: CIRCUIT_REUSE_MS };
+  const { authorities, familyRule, circuitReuseMs } = (body ?? {}) as Partial<PageConfig>;
+  const valid = (a: unknown): a is Authority => typeof a === "object" && a !== null && typeof (a as Authority).url === "string" && isHttpUrl((a as Authority).url) && typeof (a as Authority).key === "string" && isAuthorityKey((a as Authority).key);
+  if (!Array.isArray(authorities) || authorities.length === 0 || !authorities.every(valid) || typeof familyRule !== "boolean") throw new PageError("The page configuration is malformed.");
+  if (circuitReuseMs === undefined) return { authorities, familyRule, circuitReuseMs: CIRCUIT_REUSE_MS };
   if (typeof circuitReuseMs !== "number" || !Number.isInteger(circuitReuseMs) || circuitReuseMs < 1) throw new PageError("The page configuration is malformed.");
-  return { directoryUrl, directoryKey, circuitReuseMs };
+  return { authorities, familyRule, circuitReuseMs };
+}
+
+/** This browser's entry guards, kept across visits (per set of authorities). */
+function localGuards(config: PageConfig): GuardStore {
+  const key = `shallot-guards:${config.authorities.map((a) => a.key).sort().join(",")}`;
+  return {
+    load: async () => {
+      try {
+        return parseGuardState(JSON.parse(localStorage.getItem(key) ?? "null"));
+      } catch {
+        return null;
+      }
+    },
+    save: async (state) => {
+      try {
+        localStorage.setItem(key, JSON.stringify(state));
+      } catch {
+        // Storage off (private mode): the guards last as long as the tab.
+      }
+    },
+  };
 }
 
 function renderRelays(listed: ConsensusDocument | null): void {
@@ -112,7 +144,7 @@ function renderRelays(listed: ConsensusDocument | null): void {
       const row = document.createElement("tr");
       row.dataset.relayId = relay.id;
       if (circuitPath.includes(relay.id)) row.className = "in-circuit";
-      row.append(tableCell(shortId(relay.id), { code: true, title: relay.id }), tableCell(relay.address, { title: relay.address }), tableCell(age(now - relay.published)));
+      row.append(tableCell(shortId(relay.id), { code: true, title: relay.id }), tableCell(relay.address, { title: relay.address }), tableCell(relay.flags.join(" ")), tableCell(age(now - relay.published)));
       return row;
     }),
   );
@@ -121,7 +153,7 @@ function renderRelays(listed: ConsensusDocument | null): void {
 function showConsensus(document: ConsensusDocument, config: PageConfig): void {
   consensus = document;
   const count = document.relays.length;
-  consensusNote.textContent = `Signature verified against the directory key ${config.directoryKey.slice(0, 10)}…: ${count} live relay${count === 1 ? "" : "s"}, published ${age(Date.now() - document.published)}.`;
+  consensusNote.textContent = `Signed by ${signers.length} of the ${config.authorities.length} pinned directory authorities (more than half needed): ${count} relay${count === 1 ? "" : "s"}, published ${age(Date.now() - document.published)}.`;
   consensusNote.className = "ok";
   renderRelays(document);
   fetchButton.disabled = busy;
@@ -142,16 +174,20 @@ function showConsensusRejected(error: unknown): void {
  */
 function onionProxy(): Promise<{ proxy: OnionProxy; config: PageConfig }> {
   proxyReady ??= pageConfig().then((config) => {
-    let key: Uint8Array<ArrayBuffer>;
-    try {
-      key = fromBase64Url(config.directoryKey);
-    } catch {
-      throw new PageError("The configured directory key is not base64url.");
-    }
     const proxy = new OnionProxy({
       // The relays' public cell endpoints answer CORS, so this tab is a client like any other.
       transport: fetchTransport({ fetch: (url, init) => fetch(url, init) }),
-      consensus: async () => verifyConsensus(await getJson(`${config.directoryUrl}/consensus`, "The directory"), key, Date.now()),
+      consensus: async () => {
+        const fetched = await consensusFromAuthorities({
+          authorities: config.authorities,
+          now: Date.now,
+          get: (authority) => getJson(`${authority.url}/consensus`, `The directory authority at ${authority.url}`),
+        });
+        signers = fetched.signers;
+        return fetched.document;
+      },
+      guards: localGuards(config),
+      familyRule: config.familyRule,
       clock: Date.now,
       timer: () => performance.now(),
       reuseMs: config.circuitReuseMs,
@@ -188,6 +224,7 @@ function hopItem(hop: CircuitHop, index: number): HTMLLIElement {
     ["role", ROLES[index] ?? `hop ${index + 1}`],
     ["id", shortId(hop.relay.id), hop.relay.id],
     ["address", hop.relay.address, hop.relay.address],
+    ["flags", ((hop.relay as Partial<ListedRelay>).flags ?? []).join(" ")],
     ["time", `handshake ${millis(hop.handshakeMs)}`],
   ];
   for (const [name, text, title] of parts) {
@@ -201,7 +238,7 @@ function hopItem(hop: CircuitHop, index: number): HTMLLIElement {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof PageError || error instanceof LinkError) return error.message;
+  if (error instanceof PageError || error instanceof LinkError || error instanceof ConsensusUnavailableError) return error.message;
   if (isProtocolError(error)) return `${error.message} (${error.code})`;
   return `Unexpected failure: ${error instanceof Error ? error.message : String(error)}`;
 }

@@ -1,10 +1,12 @@
 // The gateway as the user's onion proxy: one OnionProxy per isolate (the protocol's: consensus feed,
-// failed relays, circuit pool, retry rule) over this deployment's links. Used by /fetch and /auth/*.
+// failed relays, entry guards, circuit pool, retry rule) over this deployment's links. Used by /fetch
+// and /auth/*.
 
 import { type CellTransport, type ExitResult, type HttpRequestMessage, LinkError, OnionProxy, isProtocolError } from "@shallot/protocol";
 import { DirectoryError, fetchConsensus } from "./directory-client.ts";
 import { type Env, readConfig } from "./env.ts";
 import { errorResponse } from "./http-error.ts";
+import { gatewayGuardStore } from "./gateway-state.ts";
 import { sendCell } from "./link.ts";
 
 /**
@@ -30,15 +32,18 @@ function gatewayTransport(env: Env, localPrefix: string): CellTransport {
 let session: { key: string; proxy: OnionProxy } | null = null;
 
 function onionProxy(env: Env, localPrefix: string): OnionProxy {
-  const reuseMs = readConfig(env).circuitReuseMs;
-  const key = `${localPrefix}|${reuseMs}|${env.DIRECTORY_URL ?? ""}|${env.DIRECTORY_PUBLIC_KEY ?? ""}`;
+  const config = readConfig(env);
+  const key = `${localPrefix}|${config.circuitReuseMs}|${env.DIRECTORY_AUTHORITIES ?? ""}|${config.familyRule}`;
   if (session?.key !== key) {
     const proxy = new OnionProxy({
       transport: gatewayTransport(env, localPrefix),
-      consensus: () => fetchConsensus(env, Date.now()),
+      consensus: async () => (await fetchConsensus(env)).document,
       clock: Date.now,
       timer: () => performance.now(),
-      reuseMs,
+      reuseMs: config.circuitReuseMs,
+      // Entry guards kept in the gateway's Durable Object, across isolates and restarts.
+      guards: gatewayGuardStore(env, config.linkTimeoutMs),
+      familyRule: config.familyRule,
     });
     session = { key, proxy };
   }

@@ -1,18 +1,24 @@
 // Bindings and configuration of the relay worker, parsed with defaults (once per env object).
 
+import { type Authority, AuthorityListError, type ExitPolicy, parseAuthorities } from "@shallot/protocol";
 import * as v from "valibot";
 import { isHttpUrl } from "@shallot/protocol";
+import type { GatewayState } from "./gateway-state.ts";
 import type { Relay } from "./relay.ts";
 
 export interface Env {
   RELAY: DurableObjectNamespace<Relay>;
-  /** Service binding to the directory worker (same account); DIRECTORY_URL wins when set. */
-  DIRECTORY?: Fetcher;
-  DIRECTORY_URL?: string;
-  /** The directory's URL as a browser reaches it (for the page at /); DIRECTORY_URL when unset. */
-  DIRECTORY_PUBLIC_URL?: string;
-  /** Pinned Ed25519 public key of the directory, base64url. */
-  DIRECTORY_PUBLIC_KEY?: string;
+  /** The gateway's own state (its entry guards): one object, since the gateway is a stateless worker. */
+  GATEWAY: DurableObjectNamespace<GatewayState>;
+  /**
+   * The directory authorities, pinned: `KEY@URL, KEY@URL, …` (Ed25519 keys, base64url). Relays
+   * publish to every one; the gateway and the page accept a consensus signed by more than half.
+   */
+  DIRECTORY_AUTHORITIES?: string;
+  /** "false" only on a dev mesh of one deployment: lets two relays of one deployment share a circuit. */
+  FAMILY_RULE?: string;
+  /** "false": this deployment's relays are never exits (exit policy none). */
+  EXIT?: string;
   /** Bearer token for POST/DELETE /relays (a secret in production). */
   ADMIN_TOKEN?: string;
   /** The auth server the gateway's /auth/* uses when the request names none. */
@@ -50,9 +56,13 @@ export interface Env {
 const positive = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.minValue(1)), String(fallback));
 const flag = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transform((s) => s === "true" || s === "1")), "false");
 
+const on = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transform((s) => s === "true" || s === "1")), "true");
+
 const ConfigSchema = v.object({
   ALLOW_PRIVATE_DESTINATIONS: flag,
   ALLOW_PRIVATE_RELAYS: flag,
+  FAMILY_RULE: on,
+  EXIT: on,
   MAX_BODY_BYTES: positive(8 * 1024 * 1024),
   PING_INTERVAL_MS: positive(10_000),
   CIRCUIT_IDLE_MS: positive(120_000),
@@ -80,6 +90,11 @@ export interface RelayConfig {
   allowPrivateDestinations: boolean;
   /** EXTEND2 may reach relays on loopback, private and link-local addresses (a dev mesh lives there). */
   allowPrivateRelays: boolean;
+  /** The pinned directory authorities; empty when DIRECTORY_AUTHORITIES is unset. */
+  authorities: Authority[];
+  familyRule: boolean;
+  /** What this deployment's relays publish as their exit policy, and their exits do. */
+  exitPolicy: ExitPolicy;
   maxBodyBytes: number;
   pingIntervalMs: number;
   circuitIdleMs: number;
@@ -131,9 +146,21 @@ function parseConfig(env: Env): RelayConfig {
     throw new Error(`Configuration variable ${String(name)} is invalid.`);
   }
   const c = parsed.output;
+  let authorities: Authority[] = [];
+  if (env.DIRECTORY_AUTHORITIES) {
+    try {
+      authorities = parseAuthorities(env.DIRECTORY_AUTHORITIES);
+    } catch (error) {
+      if (error instanceof AuthorityListError) throw new Error(`Configuration variable DIRECTORY_AUTHORITIES is invalid: ${error.message}`);
+      throw error;
+    }
+  }
   return {
     allowPrivateDestinations: c.ALLOW_PRIVATE_DESTINATIONS,
     allowPrivateRelays: c.ALLOW_PRIVATE_RELAYS || c.ALLOW_PRIVATE_DESTINATIONS,
+    authorities,
+    familyRule: c.FAMILY_RULE,
+    exitPolicy: !c.EXIT ? "none" : c.ALLOW_PRIVATE_DESTINATIONS ? "all" : "public",
     maxBodyBytes: c.MAX_BODY_BYTES,
     pingIntervalMs: c.PING_INTERVAL_MS,
     circuitIdleMs: c.CIRCUIT_IDLE_MS,

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { FORWARDED_REQUEST_HEADERS, utf8 } from "@shallot/protocol";
 import { performExitRequest } from "./exit.ts";
 
-const production = { allowPrivateDestinations: false, maxBodyBytes: 1024, exitTimeoutMs: 5_000, exitPorts: "*" };
+const production = { allowPrivateDestinations: false, maxBodyBytes: 1024, exitTimeoutMs: 5_000, exitPolicy: "public" as const, exitPorts: "*" };
 const origin = () => (env as unknown as Cloudflare.Env).ORIGIN_URL;
 
 describe("the exit", () => {
@@ -12,6 +12,11 @@ describe("the exit", () => {
       const result = await performExitRequest({ method: "GET", url, headers: [], body: new Uint8Array(0) }, production);
       expect(result, url).toMatchObject({ ok: false, error: { error: "destination_refused", status: 403 } });
     }
+  });
+
+  it("refuses every destination when its exit policy is none (a relay without the Exit flag)", async () => {
+    const result = await performExitRequest({ method: "GET", url: `${origin()}/ok`, headers: [], body: new Uint8Array(0) }, { ...production, allowPrivateDestinations: true, exitPolicy: "none" });
+    expect(result).toMatchObject({ ok: false, error: { error: "destination_refused", status: 403 } });
   });
 
   it("fetches a loopback origin when the deployment allows private destinations", async () => {

@@ -14,7 +14,9 @@ const refusePrivate = () => refuse("destination_refused", "The exit policy refus
 export const EGRESS_REFUSED_HEADER = "shallot-egress-refused";
 export const EGRESS_FAILED_HEADER = "shallot-egress-failed";
 
-export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs" | "exitPorts">): Promise<ExitResult> {
+export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs" | "exitPolicy" | "exitPorts">): Promise<ExitResult> {
+  // A relay that published the exit policy "none" (no Exit flag) is no exit for anyone.
+  if (config.exitPolicy === "none") return refuse("destination_refused", "This relay's exit policy refuses every destination.", 403);
   let url: URL;
   try {
     url = new URL(request.url);

@@ -14,6 +14,7 @@ import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";
 
+export { GatewayState } from "./gateway-state.ts";
 export { Relay } from "./relay.ts";
 
 const app = new Hono<{ Bindings: Env }>();
@@ -31,7 +32,7 @@ app.get("/api", (c) =>
     service: "shallot-relay",
     endpoints: {
       "GET /": "the browser page: builds a circuit in your browser and fetches a URL through it",
-      "GET /page-config": "the directory URL and key the page verifies the consensus with",
+      "GET /page-config": "the directory authorities (URLs and pinned keys) the page fetches and verifies the consensus with",
       "GET|HEAD|POST|PUT|PATCH|DELETE /fetch?url=<absolute URL>": "anonymous request through a 3-relay circuit",
       "POST /relays": "add a relay (admin)",
       "GET /relays/:id": "a relay's signed descriptor",

@@ -1,5 +1,5 @@
 // The Relay Durable Object: one onion router. It owns its keys and its key and transfer tables
-// (SQL), its heartbeat to the directory (alarm), and the fetches to its neighbours; the circuit
+// (SQL), its heartbeat to the directory authorities (alarm), and the fetches to its neighbours; the circuit
 // logic itself is the protocol package's RelayEngine.
 
 import { DurableObject } from "cloudflare:workers";
@@ -74,7 +74,7 @@ export class Relay extends DurableObject<Env> {
   private relay: LoadedRelay | null = null;
   private retiring = false;
   private published: SignedDescriptor | null = null;
-  /** The directory's requested ping interval, when shorter than ours: a relay must ping within its TTL. */
+  /** The shortest ping interval an authority asks for, when shorter than ours: a relay must ping within every TTL. */
   private directoryPingMs: number | undefined;
   /** DESTROYs owed to next hops by expiry and retirement, sent a few at a time. */
   private readonly destroys = new WorkQueue(DESTROY_CONCURRENCY, DESTROY_BACKLOG);
@@ -149,10 +149,13 @@ export class Relay extends DurableObject<Env> {
     }
     await this.ctx.storage.setAlarm(Date.now() + this.pingInterval());
     const signed = await this.signedDescriptor(this.relay);
-    this.directoryPingMs = await publishDescriptor(this.env, signed, readConfig(this.env).linkTimeoutMs).catch(() => {
-      // The heartbeat retries; a relay is useful as soon as the directory hears from it.
-      return undefined;
-    });
+    // Every authority at once, each within the link deadline, in the background: a slow authority
+    // delays neither the others nor the answer. The heartbeat retries those that failed.
+    this.ctx.waitUntil(
+      publishDescriptor(this.env, signed, readConfig(this.env).linkTimeoutMs).then((published) => {
+        this.directoryPingMs = published.pingIntervalMs ?? this.directoryPingMs;
+      }),
+    );
     return signed;
   }
 
@@ -163,8 +166,9 @@ export class Relay extends DurableObject<Env> {
   }
 
   private async signedDescriptor(relay: LoadedRelay): Promise<SignedDescriptor> {
+    const { exitPolicy } = readConfig(this.env);
     this.published = await signDescriptor(
-      { id: relay.id, address: relay.address, onionKey: toBase64Url(relay.onion.publicKey), identityKey: toBase64Url(relay.identity.publicKey), published: Date.now() },
+      { id: relay.id, address: relay.address, onionKey: toBase64Url(relay.onion.publicKey), identityKey: toBase64Url(relay.identity.publicKey), exitPolicy, published: Date.now() },
       relay.identity.privateKey,
     );
     return this.published;
@@ -303,11 +307,10 @@ export class Relay extends DurableObject<Env> {
     }
     // The rest have a next hop that must hear DESTROY: rows go now, DESTROYs in the background.
     for (const { linkId, neighbour } of this.store.idleCircuits(before, EXPIRY_BATCH)) this.owe(relay.engine.forgetCircuit(linkId, neighbour, DestroyReason.TIMEOUT));
-    try {
-      this.directoryPingMs = await publishDescriptor(this.env, await this.signedDescriptor(relay), config.linkTimeoutMs);
-    } catch (error) {
-      console.warn("relay: directory ping failed", error instanceof Error ? error.name : typeof error);
-    }
+    // To every authority at once, each within the link deadline: a slow one delays no other.
+    const published = await publishDescriptor(this.env, await this.signedDescriptor(relay), config.linkTimeoutMs);
+    if (published.failed > 0) console.warn("relay: an authority did not take the ping");
+    this.directoryPingMs = published.pingIntervalMs;
   }
 
   /** Queues a DESTROY owed to a next hop; dropped when the backlog is full (the next hop expires it). */

@@ -1,7 +1,8 @@
 // Real HTTP servers on loopback for the relays under test:
 // - an origin for the exit to fetch, which echoes what it received and counts what it was sent;
-// - under /down/, the directory the relays are configured with: it records every ping and answers
-//   503 ("down", the default), 200 ("up"), or never ("stall"), as a test sets it;
+// - under /authority/<name>/, the directory authorities the relays pin: "slow" holds every request
+//   and never answers; the others record every descriptor and answer 503 ("down", the default), 200
+//   ("up"), or never ("stall"), as a test sets it; none serves a consensus;
 // - under /tarpit/, a hostile relay: it completes CREATE2 with a real ntor handshake (so a client can
 //   extend a circuit to it) and then never answers another cell.
 
@@ -65,8 +66,10 @@ export default async function setup(project: TestProject) {
   const onion = await generateX25519();
   const tarpitId = await relayIdFor(identity.publicKey);
   let directoryMode: DirectoryMode = "down";
-  /** Relay ids, in the order their pings arrived. */
+  /** Relay ids, in the order their pings reached authority "a". */
   const pings: string[] = [];
+  /** Every descriptor an authority got: which authority, which relay, whether the request is still held. */
+  const published: { authority: string; id: string; held: boolean }[] = [];
   let stalledPings = 0;
   const origin: Record<string, number> = {};
   const tarpit = { creates: 0, held: 0 };
@@ -93,18 +96,28 @@ export default async function setup(project: TestProject) {
       response.writeHead(200, { "content-type": "application/dns-json" });
       return response.end(JSON.stringify({ Status: answers.length || address ? 0 : 3, Answer: answers }));
     }
-    if (url.startsWith("/down/")) {
-      if (request.method === "POST" && url === "/down/descriptors") {
-        try {
-          pings.push(JSON.parse(body.toString()).descriptor.id);
-        } catch {}
+    if (url === "/authority/log") return json(response, 200, published);
+    const authority = /^\/authority\/([a-z]+)\/(descriptors|consensus)/.exec(url);
+    if (authority) {
+      if (authority[2] === "consensus") return void response.writeHead(503).end("no consensus here");
+      let id = "";
+      try {
+        id = JSON.parse(body.toString()).descriptor.id;
+      } catch {}
+      const entry = { authority: authority[1]!, id, held: authority[1] === "slow" };
+      published.push(entry);
+      if (entry.held) {
+        request.socket.once("close", () => (entry.held = false));
+        held.push(response);
+        return;
       }
+      if (authority[1] === "a") pings.push(id);
       if (directoryMode === "stall") {
         stalledPings++;
         held.push(response);
         return;
       }
-      if (directoryMode === "up") return json(response, 200, {});
+      if (directoryMode === "up") return json(response, 200, { id, ttlMs: 30_000, pingIntervalMs: 10_000 });
       response.writeHead(503).end("down");
       return;
     }

@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import { type Bytes, type Circuit, type EncapsulatedPost, OHTTP_PATH, fromBase64Url, fromUtf8, isHttpUrl, loginAccount, ohttpChannel, registerAccount } from "@shallot/protocol";
 import type { AuthOptions } from "../args.ts";
 import { buildCircuit, describeConsensus } from "../build-circuit.ts";
-import { fetchConsensus, resolveDirectory } from "../directory.ts";
+import { fetchConsensus, resolveNetwork } from "../directory.ts";
+import { guardFileStore } from "../guard-file.ts";
 import { CliError, UsageError } from "../errors.ts";
 import { type Progress, progressOn, write } from "../output.ts";
 import { readStdin } from "../read-input.ts";
@@ -84,10 +85,10 @@ function refused(what: string, answer: { status: number; body: unknown }): CliEr
 }
 
 async function withCircuit<T>(options: AuthOptions, progress: Progress, use: (circuit: Circuit) => Promise<T>): Promise<T> {
-  const config = resolveDirectory(options);
-  const consensus = await fetchConsensus(config);
-  progress.line(describeConsensus(consensus, config.url, Date.now()));
-  const circuit = await buildCircuit(consensus, httpTransport(), { progress });
+  const config = resolveNetwork(options);
+  const { document, signers } = await fetchConsensus(config);
+  progress.line(describeConsensus(document, signers.length, config.authorities.length, Date.now()));
+  const circuit = await buildCircuit(document, httpTransport(), { progress, guards: guardFileStore(config), familyRule: config.familyRule });
   try {
     return await use(circuit);
   } finally {

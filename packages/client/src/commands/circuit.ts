@@ -1,30 +1,38 @@
-// `onion circuit`: the consensus as the client sees it (verified), then one circuit built hop by
-// hop with each handshake's time, then destroyed.
+// `onion circuit`: the consensus as the client sees it — which pinned authorities signed it, its
+// relays and their flags, this client's entry guards — then one circuit built hop by hop, each
+// hop with its flags and handshake time, then destroyed.
 
+import { toBase64Url } from "@shallot/protocol";
 import type { CommonOptions } from "../args.ts";
-import { buildCircuit, describeHop } from "../build-circuit.ts";
-import { fetchConsensus, resolveDirectory } from "../directory.ts";
+import { buildCircuit, describeHop, flagsOf } from "../build-circuit.ts";
+import { fetchConsensus, resolveNetwork } from "../directory.ts";
+import { guardFile, guardFileStore } from "../guard-file.ts";
 import { formatAge, formatMs, shortId, silentProgress, write } from "../output.ts";
 import { httpTransport } from "../transport.ts";
-import { toBase64Url } from "@shallot/protocol";
 
 export async function runCircuit(options: CommonOptions): Promise<number> {
-  const config = resolveDirectory(options);
+  const config = resolveNetwork(options);
   const out = (line: string) => write(process.stdout, `${line}\n`);
-  const consensus = await fetchConsensus(config);
+  const { document, signers, from } = await fetchConsensus(config);
   const now = Date.now();
-  await out(`directory  ${config.url}`);
-  await out(`key        ${toBase64Url(config.key)} (from ${config.keySource})`);
-  await out(`signature  verified`);
-  await out(`published  ${new Date(consensus.published).toISOString()} (${formatAge(now - consensus.published)}), valid until ${new Date(consensus.validUntil).toISOString()}`);
-  await out(`relays     ${consensus.relays.length}`);
-  for (const relay of consensus.relays) await out(`  ${shortId(relay.id)}  ${relay.address}  (descriptor ${formatAge(now - relay.published)})`);
+  const needed = Math.floor(config.authorities.length / 2) + 1;
+  await out(`authorities ${config.authorities.length} pinned (from ${config.source}); consensus from ${from.url}`);
+  for (const authority of config.authorities) await out(`  ${authority.url}  ${authority.key}  ${signers.includes(authority.key) ? "signed" : "no valid signature"}`);
+  await out(`signatures  ${signers.length} of ${config.authorities.length} valid (more than half, ${needed}, needed)`);
+  await out(`published   ${new Date(document.published).toISOString()} (${formatAge(now - document.published)}), valid until ${new Date(document.validUntil).toISOString()}`);
+  await out(`relays      ${document.relays.length}`);
+  for (const relay of document.relays) await out(`  ${shortId(relay.id)}  ${relay.address}  ${flagsOf(relay)}  (descriptor ${formatAge(now - relay.published)})`);
 
-  await out(`circuit`);
   const lines: Promise<void>[] = [];
   const started = performance.now();
-  const circuit = await buildCircuit(consensus, httpTransport(), {
+  const circuit = await buildCircuit(document, httpTransport(), {
     progress: silentProgress,
+    guards: guardFileStore(config),
+    familyRule: config.familyRule,
+    onPath: async (_path, guards) => {
+      await out(`guards      ${guards.state.guards.map((g) => `${shortId(g.id)}${g.downSince === null ? "" : " (down)"}`).join(", ")}  (kept in ${guardFile(config)})`);
+      await out(`circuit     ${config.familyRule ? "family rule on: one relay per deployment" : "family rule off"}`);
+    },
     onHop: (hop, index, length) => void lines.push(out(`  ${describeHop(hop, index, length)}`)),
   });
   const buildMs = performance.now() - started;

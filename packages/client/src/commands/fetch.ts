@@ -3,7 +3,7 @@
 import { writeFile } from "node:fs/promises";
 import { concat, utf8 } from "@shallot/protocol";
 import type { FetchOptions } from "../args.ts";
-import { resolveDirectory } from "../directory.ts";
+import { resolveNetwork } from "../directory.ts";
 import { CliError } from "../errors.ts";
 import { cliOnionProxy } from "../onion-proxy.ts";
 import { errorLine, formatMs, formatResponseHead, progressOn, reasonPhrase, write } from "../output.ts";
@@ -17,7 +17,7 @@ export async function runFetch(options: FetchOptions): Promise<number> {
   // Bad input fails before anything touches the network.
   parseTargetUrl(options.url);
   parseMethod(options.method, options.data.length > 0, options.head);
-  const config = resolveDirectory(options);
+  const config = resolveNetwork(options);
   const data = [];
   for (const source of options.data) data.push(await readDataSource(source));
   const input = { url: options.url, method: options.method, head: options.head, headers: options.headers, userAgent: options.userAgent, data };

@@ -6,7 +6,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo, Socket } from "node:net";
 import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, type HttpRequestMessage, NEW_CIRCUIT_HEADER, type OnionProxy, type OnionResponse, endToEndHeaders, forwardedRequestHeaders, isHttpUrl } from "@shallot/protocol";
 import type { ProxyOptions } from "../args.ts";
-import { resolveDirectory } from "../directory.ts";
+import { resolveNetwork } from "../directory.ts";
 import { CliError, describeFailure } from "../errors.ts";
 import { cliOnionProxy } from "../onion-proxy.ts";
 import { type Progress, formatMs, progressOn, shortId, write } from "../output.ts";
@@ -21,13 +21,13 @@ const CONNECT_REFUSED = {
 };
 
 export async function runProxy(options: ProxyOptions): Promise<number> {
-  const config = resolveDirectory(options);
+  const config = resolveNetwork(options);
   const progress = progressOn(process.stderr, options.verbosity);
   const proxy = cliOnionProxy(config, progress);
   const server = createProxyServer(proxy, progress);
   const address = await listen(server, options.host, options.port);
   const url = `http://${address.family === "IPv6" ? `[${address.address}]` : address.address}:${address.port}`;
-  await write(process.stdout, `onion proxy listening on ${url} (directory ${config.url}); use it with: curl -x ${url} http://…  or  http_proxy=${url}\n`);
+  await write(process.stdout, `onion proxy listening on ${url} (${config.authorities.length} directory authorities); use it with: curl -x ${url} http://…  or  http_proxy=${url}\n`);
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
