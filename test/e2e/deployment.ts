@@ -33,6 +33,8 @@ export async function startRelayDeployment(mesh: MeshInfo, relays: number, extra
     AUTH_URL: mesh.urls.auth,
     AUTH_PUBLIC_KEY: mesh.authKey,
     ALLOW_PRIVATE_DESTINATIONS: "true",
+    // As the dev mesh: local origins listen on any port.
+    EXIT_PORTS: "*",
     ...extraVars,
   };
   writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
