@@ -49,7 +49,13 @@ const CACHE_LIMIT = 4096;
 /** A circuit's rows as the engine reads them on every cell. `transfer` undefined: not looked up yet. */
 interface CachedCircuit {
   keyMaterial: Bytes;
-  replay: { highest: number; bitmap: number };
+  /**
+   * The replay window, kept in memory only: a storage write per cell would hold every answer until
+   * it is durable (the output gate), a third of the cost of a request. null for a circuit read back
+   * from the tables after the object was evicted: which cells it accepted since is unknown, so it
+   * accepts none (the circuit is torn down on its next cell for this hop; the client rebuilds).
+   */
+  replay: { highest: number; bitmap: number } | null;
   transfer: TransferRow | null | undefined;
 }
 
@@ -72,6 +78,8 @@ export class RelayStore implements RelayTables {
   private readonly cache = new Map<string, CachedCircuit>();
   /** Exit-side end of a cached transfer row → its client-side key. */
   private readonly back = new Map<string, string>();
+  /** Replay windows of the circuits this object has seen since it started (section 14.1). */
+  private readonly windows = new Map<string, { highest: number; bitmap: number }>();
 
   constructor(private readonly sql: SqlStorage) {
     this.ready = sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'relay_identity'").toArray().length > 0;
@@ -114,9 +122,9 @@ export class RelayStore implements RelayTables {
       return circuit;
     }
     if (!this.ready) return null;
-    const row = this.sql.exec("SELECT key_material, replay_highest, replay_bitmap FROM key_table WHERE link_id = ? AND neighbour = ?", linkId, neighbour).toArray()[0];
+    const row = this.sql.exec("SELECT key_material FROM key_table WHERE link_id = ? AND neighbour = ?", linkId, neighbour).toArray()[0];
     if (!row) return null;
-    circuit = { keyMaterial: bytes(row.key_material), replay: { highest: Number(row.replay_highest), bitmap: Number(row.replay_bitmap) }, transfer: undefined };
+    circuit = { keyMaterial: bytes(row.key_material), replay: this.windows.get(key) ?? null, transfer: undefined };
     this.remember(key, circuit);
     return circuit;
   }
@@ -141,18 +149,21 @@ export class RelayStore implements RelayTables {
     this.sql.exec("INSERT INTO key_table (link_id, neighbour, key_material, created_at, last_used) VALUES (?, ?, ?, ?, ?)", row.linkId, row.neighbour, row.keyMaterial, now, now);
     this.keyRows++;
     // A new circuit ends here until it is extended.
-    this.remember(`${row.linkId}/${row.neighbour}`, { keyMaterial: row.keyMaterial, replay: { highest: 0, bitmap: 0 }, transfer: null });
+    const fresh = { highest: 0, bitmap: 0 };
+    this.windows.set(`${row.linkId}/${row.neighbour}`, fresh);
+    this.remember(`${row.linkId}/${row.neighbour}`, { keyMaterial: row.keyMaterial, replay: fresh, transfer: null });
   }
 
   acceptSequence(linkId: string, neighbour: string, seq: number, now: number): boolean {
-    // Synchronous read-modify-write: SQL calls in a Durable Object cannot interleave. The window is
-    // written through, so a replay is refused after an eviction too.
+    const key = `${linkId}/${neighbour}`;
     const circuit = this.cached(linkId, neighbour);
-    if (!circuit) return false;
+    if (!circuit?.replay) return false;
     const next = acceptSequence(circuit.replay, seq);
     if (!next) return false;
     circuit.replay = next;
-    this.sql.exec("UPDATE key_table SET replay_highest = ?, replay_bitmap = ?, last_used = ? WHERE link_id = ? AND neighbour = ?", next.highest, next.bitmap, now, linkId, neighbour);
+    // Kept apart from the cache too, so a circuit that falls out of a full cache keeps its window.
+    this.windows.set(key, next);
+    this.touch(linkId, neighbour, now);
     return true;
   }
 
@@ -211,6 +222,7 @@ export class RelayStore implements RelayTables {
     const circuit = this.cache.get(`${linkId}/${neighbour}`);
     if (circuit?.transfer) this.back.delete(`${circuit.transfer.outLinkId}/${circuit.transfer.outNeighbour}`);
     this.cache.delete(`${linkId}/${neighbour}`);
+    this.windows.delete(`${linkId}/${neighbour}`);
     // rowsWritten counts index entries too; RETURNING counts rows.
     this.keyRows -= this.sql.exec("DELETE FROM key_table WHERE link_id = ? AND neighbour = ? RETURNING 1", linkId, neighbour).toArray().length;
     this.sql.exec("DELETE FROM transfer_table WHERE in_link_id = ? AND in_neighbour = ?", linkId, neighbour);
@@ -222,11 +234,16 @@ export class RelayStore implements RelayTables {
    */
   deleteIdleEnds(before: number): number {
     if (!this.ready) return 0;
-    const ends = this.sql.exec(
-      `DELETE FROM key_table WHERE last_used < ? AND NOT EXISTS
-         (SELECT 1 FROM transfer_table t WHERE t.in_link_id = key_table.link_id AND t.in_neighbour = key_table.neighbour)`,
-      before,
-    ).rowsWritten;
+    const gone = this.sql
+      .exec(
+        `DELETE FROM key_table WHERE last_used < ? AND NOT EXISTS
+           (SELECT 1 FROM transfer_table t WHERE t.in_link_id = key_table.link_id AND t.in_neighbour = key_table.neighbour)
+         RETURNING link_id, neighbour`,
+        before,
+      )
+      .toArray();
+    for (const row of gone) this.windows.delete(`${String(row.link_id)}/${String(row.neighbour)}`);
+    const ends = gone.length;
     this.sql.exec(
       `DELETE FROM transfer_table WHERE NOT EXISTS
          (SELECT 1 FROM key_table k WHERE k.link_id = transfer_table.in_link_id AND k.neighbour = transfer_table.in_neighbour)`,
@@ -258,6 +275,7 @@ export class RelayStore implements RelayTables {
     this.ready = false;
     this.cache.clear();
     this.back.clear();
+    this.windows.clear();
     this.keyRows = 0;
   }
 
