@@ -1,5 +1,6 @@
 // The relay's SQL tables in Durable Object storage: its keys, the key table and the transfer table.
-// Rows survive eviction and restarts, so a relay keeps serving its circuits.
+// Rows survive eviction and restarts: a relay keeps its identity and passes on the cells of its
+// circuits; replay windows are kept in memory (see CachedCircuit).
 
 import { type Bytes, type KeyRow, type RelayTables, type TransferRow, acceptSequence } from "@shallot/protocol";
 
