@@ -139,6 +139,8 @@ export interface OnionProxyOptions {
   guardReplaceAfterMs?: number;
   /** Never two relays of one deployment host on a circuit (default true; off only on a dev mesh of one deployment). */
   familyRule?: boolean;
+  /** Circuits kept built ahead of time for requests that ask for a circuit of their own (default 0). */
+  spares?: number;
   events?: OnionProxyEvents;
 }
 
@@ -173,6 +175,8 @@ export interface OnionResponse {
   reused: boolean;
   /** How long that build took (only when not reused). */
   buildMs?: number;
+  /** True when that circuit was built ahead of time (its build was not on this request's path). */
+  prebuilt?: boolean;
   /** The round trip of the request through the circuit. */
   requestMs: number;
   /** 1 when the first attempt carried it. */
@@ -197,7 +201,7 @@ export class OnionProxy {
     this.options = options;
     this.guardStore = options.guards ?? memoryGuardStore();
     this.feed = new ConsensusFeed({ fetch: options.consensus, clock: options.clock, maxAgeMs: options.consensusMaxAgeMs });
-    this.pool = new CircuitPool(() => this.build(), options.reuseMs ?? CIRCUIT_REUSE_MS, options.clock, (circuit) => this.fit(circuit));
+    this.pool = new CircuitPool(() => this.build(), { reuseMs: options.reuseMs ?? CIRCUIT_REUSE_MS, clock: options.clock, usable: (circuit) => this.fit(circuit), spares: options.spares ?? 0 });
   }
 
   /** The current verified consensus (fetched when stale). */
@@ -246,7 +250,7 @@ export class OnionProxy {
         const requestMs = timer() - requestStarted;
         this.finish(lease.entry, false, waitUntil);
         const hops = lease.entry.circuit.hops;
-        return { result, hops, path: hops.map((hop) => hop.relay.id), reused: lease.reused, buildMs: lease.reused ? undefined : lease.entry.buildMs, requestMs, attempts: attempt };
+        return { result, hops, path: hops.map((hop) => hop.relay.id), reused: lease.reused, buildMs: lease.reused ? undefined : lease.entry.buildMs, prebuilt: lease.prebuilt ?? false, requestMs, attempts: attempt };
       } catch (error) {
         this.finish(lease.entry, true, waitUntil);
         const failure = requestFailure(error, lease.entry.circuit.hops.map((hop) => hop.relay.id));
@@ -264,7 +268,7 @@ export class OnionProxy {
     const key = options.isolation ?? "";
     let pool = this.streamPools.get(key);
     if (!pool) {
-      pool = new CircuitPool(() => this.build(), this.options.reuseMs ?? CIRCUIT_REUSE_MS, this.options.clock, (circuit) => this.fit(circuit), MAX_STREAMS_PER_CIRCUIT);
+      pool = new CircuitPool(() => this.build(), { reuseMs: this.options.reuseMs ?? CIRCUIT_REUSE_MS, clock: this.options.clock, usable: (circuit) => this.fit(circuit), maxInflight: MAX_STREAMS_PER_CIRCUIT });
       this.streamPools.set(key, pool);
     }
     const maxAttempts = this.options.maxAttempts ?? MAX_ATTEMPTS;

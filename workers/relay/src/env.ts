@@ -35,6 +35,7 @@ export interface Env {
   PING_INTERVAL_MS?: string;
   CIRCUIT_IDLE_MS?: string;
   CIRCUIT_REUSE_MS?: string;
+  SPARE_CIRCUITS?: string;
   EXIT_TIMEOUT_MS?: string;
   LINK_TIMEOUT_MS?: string;
   MAX_CIRCUITS?: string;
@@ -54,6 +55,7 @@ export interface Env {
 }
 
 const positive = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.minValue(1)), String(fallback));
+const count = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.maxValue(16)), String(fallback));
 const flag = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transform((s) => s === "true" || s === "1")), "false");
 
 const on = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transform((s) => s === "true" || s === "1")), "true");
@@ -67,6 +69,7 @@ const ConfigSchema = v.object({
   PING_INTERVAL_MS: positive(10_000),
   CIRCUIT_IDLE_MS: positive(120_000),
   CIRCUIT_REUSE_MS: positive(10_000),
+  SPARE_CIRCUITS: count(1),
   EXIT_TIMEOUT_MS: positive(30_000),
   LINK_TIMEOUT_MS: positive(5_000),
   MAX_CIRCUITS: positive(10_000),
@@ -99,6 +102,8 @@ export interface RelayConfig {
   pingIntervalMs: number;
   circuitIdleMs: number;
   circuitReuseMs: number;
+  /** Circuits the gateway keeps built ahead of time for onion-new-circuit requests (0 to 16). */
+  spareCircuits: number;
   exitTimeoutMs: number;
   /** Deadline of a hop-to-hop exchange of a control cell; a RELAY cell may also wait for the exit's fetch. */
   linkTimeoutMs: number;
@@ -165,6 +170,7 @@ function parseConfig(env: Env): RelayConfig {
     pingIntervalMs: c.PING_INTERVAL_MS,
     circuitIdleMs: c.CIRCUIT_IDLE_MS,
     circuitReuseMs: c.CIRCUIT_REUSE_MS,
+    spareCircuits: c.SPARE_CIRCUITS,
     exitTimeoutMs: c.EXIT_TIMEOUT_MS,
     linkTimeoutMs: c.LINK_TIMEOUT_MS,
     maxCircuits: c.MAX_CIRCUITS,
