@@ -3,6 +3,9 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
+/** The one port the e2e mesh's exits refuse (EXIT_PORTS, global-setup.ts), as Tor's default exit policy refuses SMTP. */
+export const REFUSED_PORT = 25;
+
 export interface Received {
   method: string;
   url: string;

@@ -1,17 +1,35 @@
 // The CLI's onion proxy: the protocol's OnionProxy (consensus feed, relays that failed, circuit pool,
-// retry rule) over Node's fetch, reporting each step as progress. `onion fetch` and `onion proxy`
-// both run one.
+// streams, retry rule) over the WebSocket link, reporting each step as progress. `onion fetch`,
+// `onion proxy` and the auth commands (for an https:// server) run one.
 
 import { CIRCUIT_REUSE_MS, OnionProxy } from "@shallot/protocol";
 import { describeConsensus, describeHop } from "./build-circuit.ts";
 import { type DirectoryConfig, fetchConsensus } from "./directory.ts";
 import { describeFailure } from "./errors.ts";
 import type { Progress } from "./output.ts";
-import { httpTransport } from "./transport.ts";
+import { type LinkTransport, linkTransport } from "./transport.ts";
 
-export function cliOnionProxy(config: DirectoryConfig, progress: Progress, options: { reuseMs?: number } = {}): OnionProxy {
-  return new OnionProxy({
-    transport: httpTransport(),
+/** An OnionProxy whose close() also closes its links to the entries. */
+export class CliOnionProxy extends OnionProxy {
+  private readonly link: LinkTransport;
+
+  constructor(options: ConstructorParameters<typeof OnionProxy>[0] & { transport: LinkTransport }) {
+    super(options);
+    this.link = options.transport;
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      this.link.close();
+    }
+  }
+}
+
+export function cliOnionProxy(config: DirectoryConfig, progress: Progress, options: { reuseMs?: number; transport?: LinkTransport } = {}): CliOnionProxy {
+  return new CliOnionProxy({
+    transport: options.transport ?? linkTransport(),
     consensus: () => fetchConsensus(config),
     clock: Date.now,
     timer: () => performance.now(),
