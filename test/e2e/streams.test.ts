@@ -14,7 +14,7 @@ import { join, resolve } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { REFUSED_PORT, freePort } from "./origin.ts";
-import { type TcpServer, type TestCa, type TlsOrigin, flood, newTestCa, pattern, sha256, startTcpRecorder, startTcpServer, startTlsOrigin } from "./tls-origin.ts";
+import { type TcpServer, type TestCa, type TlsOrigin, flood, newTestCa, pattern, sha256, startTcpRecorder, startTcpServer, startTlsFront, startTlsOrigin } from "./tls-origin.ts";
 import { resolveDirectory } from "../../packages/client/src/directory.ts";
 import { cliOnionProxy } from "../../packages/client/src/onion-proxy.ts";
 import { silentProgress } from "../../packages/client/src/output.ts";
@@ -70,16 +70,17 @@ interface Run {
   stderr: string;
 }
 
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<Run> {
+function run(command: string, args: string[], env: Record<string, string> = {}, input = ""): Promise<Run> {
   return new Promise((resolvePromise) => {
-    execFile(command, args, { cwd: ROOT, encoding: "buffer", maxBuffer: 32 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    const child = execFile(command, args, { cwd: ROOT, encoding: "buffer", maxBuffer: 32 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
       resolvePromise({ code, stdout, stderr: stderr.toString() });
     });
+    child.stdin!.end(input);
   });
 }
 const curl = (args: string[], env?: Record<string, string>) => run("curl", ["-sS", ...args], env);
-const onion = (args: string[]) => run(process.execPath, [BIN, ...args]);
+const onion = (args: string[], input?: string) => run(process.execPath, [BIN, ...args], {}, input);
 
 /** A SOCKS5 handshake by hand (RFC 1928/1929): resolves with the socket and the reply code. */
 async function socks5(proxy: string, host: string, port: number, credentials?: { username: string; password: string }): Promise<{ socket: Socket; reply: number }> {
@@ -141,9 +142,10 @@ function connectTunnel(proxy: string, authority: string): Promise<{ socket: Sock
   });
 }
 
-/** Reads until the socket ends; resolves with every byte. */
+/** Reads until the socket ends (within 10 s); resolves with every byte. */
 const readToEnd = (socket: Socket): Promise<Buffer> =>
   new Promise((resolvePromise, reject) => {
+    setTimeout(() => reject(new Error("the connection did not end within 10 s")), 10_000).unref();
     const chunks: Buffer[] = [];
     socket.on("data", (chunk: Buffer) => chunks.push(chunk));
     socket.once("end", () => resolvePromise(Buffer.concat(chunks)));
@@ -255,6 +257,33 @@ describe("onion fetch https://", () => {
     expect(otherName.stderr).toMatch(/^onion: the certificate of localhost does not verify \(ERR_TLS_CERT_ALTNAME_INVALID\)/);
     expect(untrusted.connections + wrongName.connections).toBeGreaterThanOrEqual(2);
     expect({ untrusted: untrusted.received.length, wrongName: wrongName.received.length, origin: origin.received.length }).toEqual(before);
+  });
+});
+
+describe("onion register and login against an https:// auth server", () => {
+  it("go over a stream: TLS from the CLI to the server, the sealed messages inside", async () => {
+    const front = await startTlsFront(ca.issue({ dns: ["localhost"] }), mesh.urls.auth);
+    try {
+      const username = `streamer-${randomBytes(6).toString("hex")}`;
+      const server = ["--server", `https://localhost:${front.port}`, "--server-key", mesh.authKey];
+      const registered = await onion(["register", ...network, ...server, "--cacert", ca.caFile, "--password-stdin", username], "a password over TLS\n");
+      expect(registered.stderr).toBe("");
+      expect(registered.stdout.toString()).toBe(`registered ${username} (scram-sha-256) at https://localhost:${front.port}\n`);
+      const login = await onion(["login", ...network, ...server, "--cacert", ca.caFile, "--password-stdin", username], "a password over TLS\n");
+      expect(login.code).toBe(0);
+      const token = login.stdout.toString().trim();
+      expect(await (await fetch(`${mesh.urls.auth}/me`, { headers: { authorization: `Bearer ${token}` } })).json()).toEqual({ username, mechanism: "scram-sha-256" });
+      // Each command's POSTs shared one kept-alive TLS connection: register one POST, login two (challenge, login).
+      expect(front.seen).toEqual(["POST /ohttp", "POST /ohttp", "POST /ohttp"]);
+      expect(front.connections).toBe(2);
+      // Without the CA, the CLI refuses the server before sending anything.
+      const refused = await onion(["login", ...network, ...server, "--password-stdin", username], "a password over TLS\n");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^onion: the certificate of localhost does not verify/);
+      expect(front.seen).toHaveLength(3);
+    } finally {
+      await front.close();
+    }
   });
 });
 
@@ -446,18 +475,20 @@ describe("what the exit sees of an HTTPS request: the host and port, and ciphert
     const agent = new StreamAgent(async () => (await openTlsStream(onionProxy, url, trustContext(ca.caFile))).socket);
     try {
       const before = origin.received.length;
-      const response = await sendHttps(agent, url, { method: "POST", headers: [["authorization", `Bearer ${MARKER}`], ["cookie", `session=${MARKER}`], ["content-type", "text/plain"]], body: Buffer.from(`body ${MARKER}`) });
-      expect(response.statusCode).toBe(200);
-      response.resume();
-      await new Promise((r) => response.once("end", r));
+      const answered = await sendHttps(agent, url, { method: "POST", headers: [["authorization", `Bearer ${MARKER}`], ["cookie", `session=${MARKER}`], ["content-type", "text/plain"]], body: Buffer.from(`body ${MARKER}`) }).then(
+        async (response) => {
+          response.resume();
+          await new Promise((r) => response.once("end", r));
+          return response.statusCode;
+        },
+        (error: Error) => error.message,
+      );
 
-      // The origin read it all: the marker did travel.
-      expect(origin.received[before]).toMatchObject({ method: "POST", url: `/path-${MARKER}?q=${MARKER}`, headers: { authorization: `Bearer ${MARKER}`, cookie: `session=${MARKER}` }, body: Buffer.from(`body ${MARKER}`) });
       // Exit ↔ origin: a TLS handshake naming the host (SNI), then records; never the marker.
       const sent = recorder.toOrigin();
+      expect(sent.includes(Buffer.from(MARKER))).toBe(false);
       expect(sent[0]).toBe(0x16);
       expect(sent.includes(Buffer.from("localhost"))).toBe(true);
-      expect(sent.includes(Buffer.from(MARKER))).toBe(false);
       expect(recorder.fromOrigin().includes(Buffer.from(MARKER))).toBe(false);
       // Client ↔ entry: cells, carried by the WebSocket link, never show it.
       expect(frames.length).toBeGreaterThan(6);
@@ -466,6 +497,9 @@ describe("what the exit sees of an HTTPS request: the host and port, and ciphert
       // The relays' own output does not have it either.
       await new Promise((r) => setTimeout(r, 500));
       expect(readFileSync(mesh.workerLog, "utf8").includes(MARKER)).toBe(false);
+      // The origin read it all: the marker did travel, so its absence above means something.
+      expect(answered).toBe(200);
+      expect(origin.received[before]).toMatchObject({ method: "POST", url: `/path-${MARKER}?q=${MARKER}`, headers: { authorization: `Bearer ${MARKER}`, cookie: `session=${MARKER}` }, body: Buffer.from(`body ${MARKER}`) });
     } finally {
       agent.destroy();
       await onionProxy.close();

@@ -156,3 +156,30 @@ export function flood(socket: Socket, limit: number): { flushed: () => number } 
   next();
   return { flushed: () => flushed };
 }
+
+export interface TlsFront {
+  port: number;
+  /** Method and path of each request it forwarded. */
+  seen: string[];
+  connections: number;
+  close(): Promise<void>;
+}
+
+/** An HTTPS front for an http:// service (the dev auth server): what an operator would deploy. */
+export async function startTlsFront(certificate: { key: string; cert: string }, target: string): Promise<TlsFront> {
+  const front = { seen: [] as string[], connections: 0 } as TlsFront;
+  const server = createHttpsServer({ ...certificate, noDelay: true }, (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", async () => {
+      front.seen.push(`${request.method} ${request.url}`);
+      const upstream = await fetch(`${target}${request.url}`, { method: request.method, headers: { "content-type": String(request.headers["content-type"] ?? "") }, body: request.method === "GET" ? undefined : Buffer.concat(chunks) });
+      const body = Buffer.from(await upstream.arrayBuffer());
+      response.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "application/octet-stream", "content-length": body.length }).end(body);
+    });
+  });
+  server.on("connection", () => front.connections++);
+  front.port = await listen(server);
+  front.close = () => closeServer(server);
+  return front;
+}
