@@ -6,15 +6,15 @@
 //   circuit reused for 10 s, a failed attempt sent again on a new circuit when the retry rule allows.
 
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
-import { type AddressInfo, type Server as TcpServer, type Socket, createServer as createTcpServer, isIP } from "node:net";
-import { domainToASCII } from "node:url";
-import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, type HttpRequestMessage, NEW_CIRCUIT_HEADER, type OnionProxy, type OnionResponse, endToEndHeaders, forwardedRequestHeaders, isHttpUrl, isStreamHost } from "@shallot/protocol";
+import { type AddressInfo, type Server as TcpServer, type Socket, createServer as createTcpServer } from "node:net";
+import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, type HttpRequestMessage, NEW_CIRCUIT_HEADER, type OnionProxy, type OnionResponse, endToEndHeaders, forwardedRequestHeaders, isHttpUrl } from "@shallot/protocol";
 import type { ProxyOptions } from "../args.ts";
 import { resolveDirectory } from "../directory.ts";
 import { CliError, describeFailure } from "../errors.ts";
 import { cliOnionProxy } from "../onion-proxy.ts";
 import { type Progress, formatMs, progressOn, shortId, write } from "../output.ts";
 import { MAX_URL_LENGTH } from "../request.ts";
+import { parseAuthority } from "../streams/host.ts";
 import { SocksReply, describeRefusal } from "../streams/refusal.ts";
 import { SocksFailure, negotiate, socketBytes, socksReply } from "../streams/socks.ts";
 import { splice } from "../streams/tunnel.ts";
@@ -93,23 +93,6 @@ export function createProxyServer(proxy: OnionProxy, progress: Progress, tunnels
     void connectTunnel(proxy, progress, request, socket, head);
   });
   return server;
-}
-
-/** A CONNECT target (authority form, RFC 9110 9.3.6): a host name or an IP literal, and a port. */
-export function parseAuthority(authority: string): { host: string; port: number } | null {
-  const match = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]/@?#\s]+):(\d{1,5})$/.exec(authority);
-  if (!match) return null;
-  const port = Number(match[2]);
-  if (port < 1 || port > 65535) return null;
-  const name = match[1]!;
-  let host: string;
-  if (name.startsWith("[")) {
-    if (isIP(name.slice(1, -1)) !== 6) return null;
-    host = new URL(`http://${name}/`).hostname;
-  } else {
-    host = isIP(name) === 4 ? name : domainToASCII(name);
-  }
-  return host !== "" && isStreamHost(host) ? { host, port } : null;
 }
 
 /** CONNECT host:port: a stream through a circuit of the request's isolation key, then bytes both ways. */

@@ -2,9 +2,7 @@
 // it: CONNECT only, addresses as a host name (resolved by the exit: "socks5h"), IPv4 or IPv6. Any
 // user name and password is accepted; they only choose the circuit (IsolateSOCKSAuth).
 
-import { isIP } from "node:net";
-import { domainToASCII } from "node:url";
-import { isStreamHost } from "@shallot/protocol";
+import { toStreamHost } from "./host.ts";
 import { SocksReply } from "./refusal.ts";
 
 export const SOCKS_VERSION = 5;
@@ -100,11 +98,9 @@ export async function negotiate(take: TakeBytes, send: (bytes: Buffer) => void):
 
 /** A SOCKS5 domain name as a BEGIN host: IDNs to A-labels, IP literals as such. */
 export function streamHost(name: string): string {
-  if (isIP(name) === 4) return name;
-  if (isIP(name) === 6) return new URL(`http://[${name}]/`).hostname;
-  const ascii = domainToASCII(name);
-  if (ascii === "" || !isStreamHost(ascii)) throw new SocksFailure("the host name is not a valid name", SocksReply.HOST_UNREACHABLE);
-  return ascii;
+  const host = toStreamHost(name);
+  if (host === null) throw new SocksFailure("the host name is not a valid name", SocksReply.HOST_UNREACHABLE);
+  return host;
 }
 
 /** Takes bytes from a socket as they arrive; `rest()` gives what came after the last take. */
