@@ -450,9 +450,11 @@ describe("what the exit sees of an HTTPS request: the host and port, and ciphert
     const recorder = await startTcpRecorder(origin.port);
     // The client's link to its entry, frame by frame (WebSocket) and body by body (the POST fallback).
     const frames: Buffer[] = [];
+    const links: WebSocket[] = [];
     class RecordingWebSocket extends WebSocket {
       constructor(url: string) {
         super(url);
+        links.push(this);
         this.addEventListener("message", (event) => frames.push(Buffer.from(event.data as ArrayBuffer | string)));
       }
       override send(data: Uint8Array) {
@@ -492,6 +494,8 @@ describe("what the exit sees of an HTTPS request: the host and port, and ciphert
       expect(recorder.fromOrigin().includes(Buffer.from(MARKER))).toBe(false);
       // Client ↔ entry: cells, carried by the WebSocket link, never show it.
       expect(frames.length).toBeGreaterThan(6);
+      // ...and are not deflated on the way (ciphertext does not compress: it would only cost CPU).
+      expect(links.map((link) => link.extensions)).toEqual([""]);
       expect(frames.filter((frame) => frame.includes(Buffer.from(MARKER)))).toEqual([]);
       expect(posts.filter((body) => body.includes(Buffer.from(MARKER)))).toEqual([]);
       // The relays' own output does not have it either.
