@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { MeshInfo } from "./global-setup.ts";
-import { freePort } from "./origin.ts";
+import { E2E_EXIT_PORTS, freePort } from "./origin.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -32,6 +32,8 @@ export async function startRelayDeployment(mesh: MeshInfo, relays: number): Prom
     PUBLIC_URL: url,
     AUTH_URL: mesh.urls.auth,
     ALLOW_PRIVATE_DESTINATIONS: "true",
+    // As the shared mesh's exits: local origins listen on any port (the production default is 80,443).
+    EXIT_PORTS: E2E_EXIT_PORTS,
   };
   writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });
   const args = ["dev", "-c", "wrangler.toml", "--name", `shallot-relay-test-${port}`, "--ip", "127.0.0.1", "--port", String(port), "--inspector-port", String(await freePort()), "--persist-to", join(dir, "state"), "--show-interactive-dev-session=false", "--env-file", envFile];

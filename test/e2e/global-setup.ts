@@ -5,7 +5,7 @@ import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { REFUSED_PORT } from "./origin.ts";
+import { E2E_EXIT_PORTS } from "./origin.ts";
 // @ts-expect-error -- plain ESM script shared with `npm run dev`
 import { startMesh } from "../../scripts/mesh.mjs";
 
@@ -20,8 +20,6 @@ export interface MeshInfo {
   workerLog: string;
 }
 
-const REFUSED_PORT_POLICY = `1-${REFUSED_PORT - 1},${REFUSED_PORT + 1}-65535`;
-
 declare module "vitest" {
   export interface ProvidedContext {
     mesh: MeshInfo;
@@ -34,9 +32,8 @@ export default async function setup(project: TestProject) {
   const workerLog = join(stateDir, "workers.log");
   const log = (line: string) => appendFileSync(workerLog, `${line}\n`);
   // Six relays in the main deployment and three in a second one (another Worker on its own port).
-  // Their exits allow every port but 25 (as Tor's default exit policy refuses SMTP): local origins
-  // listen on ports of every kind, and streams.test.ts needs a port the policy refuses.
-  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log, extraRelayVars: { EXIT_PORTS: REFUSED_PORT_POLICY } });
+  // Their exits allow every port but 25 (E2E_EXIT_PORTS).
+  const mesh = await startMesh({ ports: { relay: 18787, directory: 18788, auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log, extraRelayVars: { EXIT_PORTS: E2E_EXIT_PORTS } });
   project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, directoryKey: mesh.directoryKey, authKey: mesh.authKey, stateDir, workerLog });
   return async () => {
     await mesh.stop();
