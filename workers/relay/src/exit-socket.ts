@@ -93,9 +93,10 @@ function exitSocket(socket: Socket): StreamSocket {
     },
     write: (bytes: Bytes) => writer.write(bytes),
     close() {
-      void reader.cancel().catch(() => {});
-      void writer.abort().catch(() => {});
+      // The socket first, and no writer.abort(): with an aborted writer workerd keeps the TCP
+      // connection open (the server never sees the close). Pending reads and writes fail either way.
       void socket.close().catch(() => {});
+      void reader.cancel().catch(() => {});
     },
   };
 }

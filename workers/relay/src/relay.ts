@@ -257,7 +257,10 @@ export class Relay extends DurableObject<Env> {
         .catch(() => refuse({ status: 500, error: "internal_error", message: "The relay could not process the cell." }))
         .finally(() => inflight--);
     });
-    return new Response(null, { status: 101, webSocket: client });
+    // No permessage-deflate (which Node and browsers offer): cells are ciphertext, so compressing
+    // them only costs CPU at both ends. An extension list that names none workerd implements
+    // agrees to none, and workerd leaves the header out of the 101.
+    return new Response(null, { status: 101, webSocket: client, headers: { "sec-websocket-extensions": "identity" } });
   }
 
   /** Row counts of the key and transfer tables (for status and tests). */
