@@ -222,8 +222,9 @@ export async function startMesh(options = {}) {
         "--env-file", envFile(join(stateDir, `${worker.name}.env`), worker.vars),
       ];
       const prefix = `[${worker.name}] `;
-      // Under the production policy a relay deployment runs through wrangler's API with the egress check.
-      const [command, commandArgs] = worker.egress ? [process.execPath, [join(ROOT, "scripts", "dev-worker.mjs"), ...args.slice(1)]] : [join(ROOT, "node_modules", ".bin", "wrangler"), args];
+      // wrangler dev through its API, its public port served by the runtime itself (dev-worker.mjs);
+      // under the production policy a relay deployment's fetches go through the egress check.
+      const [command, commandArgs] = [process.execPath, [join(ROOT, "scripts", "dev-worker.mjs"), ...args.slice(1), ...(worker.egress ? ["--production-egress"] : [])]];
       const env = worker.egress && options.egressHosts ? { ...wranglerEnv, SHALLOT_EGRESS_HOSTS: JSON.stringify(options.egressHosts) } : wranglerEnv;
       const supervised = spawnSupervised(worker.name, command, commandArgs, { cwd: ROOT, env, ports: [worker.port, inspector + i], onLine: (line) => log(prefix + line) });
       supervised.exited.then((exit) => {
