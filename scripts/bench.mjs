@@ -1,93 +1,99 @@
-// `npm run bench`: starts a private mesh and a loopback origin, then measures
-//   - circuit build, twice: as the gateway reports it (Server-Timing), and as a client in this process
-//     (the protocol package over real HTTP to the entry) experiences it;
-//   - direct GET of the origin, and anonymous GET of the same origin through the gateway's circuit;
-//   - anonymous GET on a fresh circuit (onion-new-circuit: 1), i.e. build + request at the gateway;
-//   - peak memory of the relay worker's isolate (V8 heap + ArrayBuffers, from its inspector) while an
-//     8 MiB POST goes through the gateway and three hops, all of which share that isolate in dev.
-// Prints medians and p95 and writes bench/results.json. Not a test: nothing here asserts.
+// `npm run bench`: starts a private mesh (three authorities, 6 relays) and loopback origins, then
+// measures, each figure beside a direct baseline taken in the same run:
+//   - latency, interleaved request by request: a direct GET of the origin, an anonymous GET through
+//     the gateway on a reused circuit, and one on a new circuit (onion-new-circuit: 1);
+//   - where an anonymous GET's time goes: the gateway (Server-Timing), the hops (client circuits of
+//     1, 2 and 3 hops over the HTTP link), the exit and the origin;
+//   - the cold telescoping build: in the runtime (the gateway's Server-Timing) and by a client here;
+//   - throughput: anonymous GETs with 50 in flight, beside the same load sent to the origin directly;
+//   - the relay isolate's peak memory during an 8 MiB POST;
+//   - streams (scripts/bench/streams.mjs): HTTPS through `onion proxy`'s CONNECT, and 10 MiB downloads.
+// Every request names a fresh origin URL; the origin counts arrivals, and the bench reports whether
+// each arrived exactly once. Prints tables, writes bench/results.json, and rewrites the README's
+// figures from it (scripts/bench/report.mjs). Not a test: nothing here asserts.
 
-import { createServer } from "node:http";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir, cpus } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Circuit, consensusFromAuthorities, selectPath } from "../packages/protocol/src/index.ts";
+import { closedLoop } from "./bench/load.mjs";
+import { peakMemory } from "./bench/memory.mjs";
+import { startCountingOrigin } from "./bench/origin.mjs";
+import { printTables, targetsOf, updateReadme } from "./bench/report.mjs";
+import { over, summarize, time } from "./bench/stats.mjs";
+import { measureStreams } from "./bench/streams.mjs";
 import { ROOT, startMesh } from "./mesh.mjs";
 
-const ROUNDS = { build: Number(process.env.BENCH_BUILDS ?? 60), get: Number(process.env.BENCH_GETS ?? 200), fresh: Number(process.env.BENCH_FRESH ?? 40) };
-const WARMUP = 10;
+const env = (name, fallback) => Number(process.env[name] ?? fallback);
+const ROUNDS = {
+  latency: env("BENCH_GETS", 300),
+  build: env("BENCH_BUILDS", 60),
+  hops: env("BENCH_HOPS", 150),
+  load: env("BENCH_LOAD", 3000),
+  inFlight: env("BENCH_IN_FLIGHT", 50),
+  httpsGet: env("BENCH_HTTPS_GETS", 200),
+  download: env("BENCH_DOWNLOADS", 6),
+};
+const WARMUP = 20;
 
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-function summarize(samples) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return { n: sorted.length, p50: +percentile(sorted, 50).toFixed(2), p95: +percentile(sorted, 95).toFixed(2), min: +sorted[0].toFixed(2) };
-}
-async function time(fn) {
-  const start = performance.now();
-  await fn();
-  return performance.now() - start;
-}
-async function measure(rounds, fn) {
-  for (let i = 0; i < WARMUP; i++) await fn();
-  const samples = [];
-  for (let i = 0; i < rounds; i++) samples.push(await time(fn));
-  return summarize(samples);
-}
+const serverTiming = (response, name) => {
+  const match = new RegExp(`(?:^|,\\s*)${name};dur=([\\d.]+)(;desc="([^"]*)")?`).exec(response.headers.get("server-timing") ?? "");
+  return match ? { dur: Number(match[1]), desc: match[3] } : undefined;
+};
 
-/**
- * Runs `work` three times while sampling the isolate's memory through its inspector
- * (Runtime.getHeapUsage: JS heap used + ArrayBuffer backing stores, garbage included).
- */
-async function peakMemory(port, work) {
-  const [target] = await (await fetch(`http://127.0.0.1:${port}/json`)).json();
-  // wrangler's inspector proxy wants an Origin it trusts.
-  const socket = new WebSocket(target.webSocketDebuggerUrl, { headers: { origin: "http://localhost" } });
-  await new Promise((resolve, reject) => {
-    socket.addEventListener("open", resolve, { once: true });
-    socket.addEventListener("error", reject, { once: true });
-  });
-  let id = 0;
-  const pending = new Map();
-  socket.addEventListener("message", (event) => {
-    const message = JSON.parse(event.data);
-    pending.get(message.id)?.(message.result);
-    pending.delete(message.id);
-  });
-  const call = (method) => new Promise((resolve) => {
-    pending.set(++id, resolve);
-    socket.send(JSON.stringify({ id, method }));
-  });
-  const mib = (usage) => (usage.usedSize + (usage.backingStorageSize ?? 0)) / 1048576;
-  let peak = 0;
-  let rest = Infinity;
-  for (let round = 0; round < 3; round++) {
-    await call("HeapProfiler.collectGarbage");
-    rest = Math.min(rest, mib(await call("Runtime.getHeapUsage")));
-    let running = true;
-    const sampler = (async () => {
-      while (running) peak = Math.max(peak, mib(await call("Runtime.getHeapUsage")));
-    })();
-    await work();
-    running = false;
-    await sampler;
-  }
-  socket.close();
-  return { peakMiB: +peak.toFixed(1), restMiB: +rest.toFixed(1) };
-}
-
-const body = Buffer.from("x".repeat(1024));
-const origin = createServer((request, response) => {
-  request.resume();
-  request.on("end", () => response.writeHead(200, { "content-type": "text/plain" }).end(body));
-});
-await new Promise((resolve) => origin.listen(0, "127.0.0.1", resolve));
-const originUrl = `http://127.0.0.1:${origin.address().port}/bench`;
-
+const origin = await startCountingOrigin();
 const stateDir = mkdtempSync(join(tmpdir(), "shallot-bench-"));
 console.error("bench: starting the mesh…");
 const mesh = await startMesh({ ports: { relay: 28787, directories: [28788, 28791, 28792], auth: 28789 }, relays: 6, stateDir, inspectorBase: 29330 });
+const ids = { latency: [], hops: [], load: [], direct: [] };
 try {
-  // The consensus as any client takes it: from the authorities, signed by more than half of them.
+  const gatewayUrl = (url) => `${mesh.urls.relay}/fetch?url=${encodeURIComponent(url)}`;
+  const get = async (url, headers, expect = 200) => {
+    const response = await fetch(url, { headers });
+    await response.arrayBuffer();
+    if (response.status !== expect) throw new Error(`${url} answered ${response.status}`);
+    return response;
+  };
+  const fresh = (phase) => {
+    const target = origin.fresh(phase);
+    ids[phase].push(target.id);
+    return target.url;
+  };
+
+  console.error("bench: latency (direct, reused circuit, new circuit; interleaved)…");
+  const lat = { direct: [], reused: [], fresh: [], gateway: [], circuit: [], builds: [], coldFresh: [] };
+  let reusedWithBuild = 0;
+  let freshPrebuilt = 0;
+  for (let i = 0; i < WARMUP + ROUNDS.latency; i++) {
+    const keep = i >= WARMUP;
+    const direct = await time(() => get(fresh("latency")));
+    let response;
+    const reused = await time(async () => (response = await get(gatewayUrl(fresh("latency")))));
+    const request = serverTiming(response, "circuit-request");
+    if (serverTiming(response, "circuit-build")) reusedWithBuild += keep ? 1 : 0;
+    else if (keep) {
+      lat.direct.push(direct);
+      lat.reused.push(reused);
+      if (request) {
+        lat.circuit.push(request.dur);
+        lat.gateway.push(reused - request.dur);
+      }
+    }
+    // Every other round, a request on a new circuit: about 130 a second, far more than Tor allows
+    // (NEWNYM: one every 10 s).
+    if (i % 2 === 1) {
+      const took = await time(async () => (response = await get(gatewayUrl(fresh("latency")), { "onion-new-circuit": "1" })));
+      const build = serverTiming(response, "circuit-build");
+      if (keep && build) {
+        lat.fresh.push(took);
+        lat.builds.push(build.dur);
+        if (build.desc === "ahead of time") freshPrebuilt++;
+        else lat.coldFresh.push(took);
+      }
+    }
+  }
+
+  console.error("bench: where the time goes (client circuits of 1, 2 and 3 hops)…");
   const { document: consensus } = await consensusFromAuthorities({ authorities: mesh.authorities, now: Date.now, get: async (a) => (await fetch(`${a.url}/consensus`)).json() });
   const transport = {
     async send(address, cell) {
@@ -96,68 +102,96 @@ try {
       return new Uint8Array(await response.arrayBuffer());
     },
   };
-  const drain = async (response) => {
-    await response.arrayBuffer();
-    if (response.status !== 200) throw new Error(`answered ${response.status}`);
-  };
-  const gateway = `${mesh.urls.relay}/fetch?url=${encodeURIComponent(originUrl)}`;
+  const clock = { clock: () => performance.now() };
+  const path = selectPath(consensus.relays, { familyRule: mesh.familyRule });
+  // The same exit at the end of each: one hop (entry = exit), two, three.
+  const circuits = [await Circuit.build([path[2]], transport, clock), await Circuit.build([path[0], path[2]], transport, clock), await Circuit.build(path, transport, clock)];
+  const hopSamples = { direct: [], link: [], 1: [], 2: [], 3: [] };
+  for (let i = 0; i < WARMUP + ROUNDS.hops; i++) {
+    const samples = [
+      ["direct", () => get(fresh("hops"))],
+      // An HTTP round trip into the relay worker that does nothing: what the link itself costs.
+      ["link", () => get(`${mesh.urls.relay}/health`)],
+      ...circuits.map((circuit, k) => [k + 1, async () => {
+        const result = await circuit.request({ method: "GET", url: fresh("hops"), headers: [], body: new Uint8Array(0) });
+        if (!result.ok || result.response.status !== 200) throw new Error("a client circuit's request failed");
+      }]),
+    ];
+    for (const [name, run] of samples) {
+      const took = await time(run);
+      if (i >= WARMUP) hopSamples[name].push(took);
+    }
+  }
+  await Promise.all(circuits.map((circuit) => circuit.destroy()));
 
-  console.error("bench: circuit builds…");
-  const build = await measure(ROUNDS.build, async () => {
-    // One deployment: the dev mesh's family rule is off.
-    const circuit = await Circuit.build(selectPath(consensus.relays, { familyRule: mesh.familyRule }), transport, { clock: () => performance.now() });
-    await circuit.destroy();
-  });
-  console.error("bench: GETs…");
-  const direct = await measure(ROUNDS.get, async () => drain(await fetch(originUrl)));
-  const anonymous = await measure(ROUNDS.get, async () => drain(await fetch(gateway)));
-  // The gateway reports its own build time (Server-Timing): the circuit built inside the runtime,
-  // hop to hop over service bindings, without this process's HTTP round trips.
-  const gatewayBuilds = [];
-  const fresh = await measure(ROUNDS.fresh, async () => {
-    const response = await fetch(gateway, { headers: { "onion-new-circuit": "1" } });
-    const build = /circuit-build;dur=([\d.]+)/.exec(response.headers.get("server-timing") ?? "");
-    if (build) gatewayBuilds.push(Number(build[1]));
-    await drain(response);
-  });
-  const gatewayBuild = summarize(gatewayBuilds.slice(WARMUP));
+  console.error("bench: cold circuit builds by a client over HTTP…");
+  const clientBuilds = [];
+  for (let i = 0; i < WARMUP / 2 + ROUNDS.build; i++) {
+    const took = await time(async () => (await Circuit.build(selectPath(consensus.relays, { familyRule: mesh.familyRule }), transport, clock)).destroy());
+    if (i >= WARMUP / 2) clientBuilds.push(took);
+  }
+
+  console.error(`bench: throughput, ${ROUNDS.inFlight} in flight (direct, then anonymous)…`);
+  const directLoad = await closedLoop({ total: ROUNDS.load, inFlight: ROUNDS.inFlight, urlFor: () => fresh("direct") });
+  const anonymousLoad = await closedLoop({ total: ROUNDS.load, inFlight: ROUNDS.inFlight, urlFor: () => gatewayUrl(fresh("load")) });
 
   console.error("bench: memory of an 8 MiB POST…");
   const memory = await peakMemory(mesh.inspectors.relay, async () => {
-    const response = await fetch(`${mesh.urls.relay}/fetch?url=${encodeURIComponent(originUrl)}`, { method: "POST", body: new Uint8Array(8 * 1024 * 1024), headers: { "onion-new-circuit": "1" } });
-    await drain(response);
+    const response = await fetch(gatewayUrl(origin.fresh("post").url), { method: "POST", body: new Uint8Array(8 * 1024 * 1024), headers: { "onion-new-circuit": "1" } });
+    await response.arrayBuffer();
   });
 
+  const streams = await measureStreams(mesh, { root: ROOT, stateDir, rounds: ROUNDS, warmup: 10 });
+
+  const direct = summarize(lat.direct);
+  const reused = summarize(lat.reused);
+  const newCircuit = summarize(lat.fresh);
+  const hops = Object.fromEntries(Object.entries(hopSamples).map(([k, v]) => [k, summarize(v)]));
+  const hop = +(((hops[3].p50 - hops[2].p50) + (hops[2].p50 - hops[1].p50)) / 2).toFixed(2);
   const results = {
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version },
     relays: 6,
-    originBodyBytes: body.length,
+    authorities: mesh.authorities.length,
+    originBodyBytes: origin.bodyBytes,
     unit: "ms",
-    circuitBuildAtGateway: gatewayBuild,
-    circuitBuildFromClient: build,
-    directGet: direct,
-    anonymousGet: anonymous,
-    anonymousGetOverDirect: { p50: +(anonymous.p50 - direct.p50).toFixed(2), p95: +(anonymous.p95 - direct.p95).toFixed(2) },
-    anonymousGetFreshCircuit: fresh,
+    latency: {
+      direct,
+      reusedCircuit: { ...reused, overDirect: over(reused, direct), samplesWithABuildLeftOut: reusedWithBuild },
+      newCircuit: { ...newCircuit, overDirect: over(newCircuit, direct), servedByACircuitBuiltAheadOfTime: freshPrebuilt },
+      /** New-circuit requests whose circuit was built on their own path (no spare was ready). */
+      newCircuitCold: summarize(lat.coldFresh),
+    },
+    /** The cold telescoping build (CREATE2, EXTEND2, EXTEND2). */
+    circuitBuild: { inRuntime: summarize(lat.builds), fromClientOverHttp: summarize(clientBuilds) },
+    /** Where an anonymous GET's time goes, p50s in ms (docs/performance.md says how each is taken). */
+    stages: {
+      origin: direct.p50,
+      gateway: summarize(lat.gateway).p50,
+      circuitInRuntime: summarize(lat.circuit).p50,
+      linkRoundTrip: hops.link.p50,
+      eachHop: hop,
+      exit: +(hops[1].p50 - hops.link.p50 - hop - hops.direct.p50).toFixed(2),
+      clientCircuits: { 1: hops[1], 2: hops[2], 3: hops[3], direct: hops.direct, link: hops.link },
+    },
+    throughput: {
+      inFlight: ROUNDS.inFlight,
+      direct: { ...directLoad, arrivals: origin.check(ids.direct) },
+      anonymous: { ...anonymousLoad, arrivals: origin.check(ids.load) },
+    },
+    /** Every request the latency and stage phases sent, as the origin counted them. */
+    arrivals: origin.check([...ids.latency, ...ids.hops]),
     /** MiB: the relay worker's isolate, at rest and at its peak during one 8 MiB POST (3 rounds, the largest peak). */
     memory8MiBPost: memory,
+    streams,
   };
-  const rows = [
-    ["circuit build at the gateway (in the runtime)", gatewayBuild],
-    ["circuit build by a client over HTTP (3 hops)", build],
-    ["direct GET of the origin", direct],
-    ["anonymous GET via /fetch (reused circuit)", anonymous],
-    ["anonymous GET via /fetch (new circuit)", fresh],
-  ];
-  console.log("\n| measurement | n | p50 ms | p95 ms |\n|---|---:|---:|---:|");
-  for (const [name, s] of rows) console.log(`| ${name} | ${s.n} | ${s.p50} | ${s.p95} |`);
-  console.log(`| anonymous GET over direct GET | | ${results.anonymousGetOverDirect.p50} | ${results.anonymousGetOverDirect.p95} |`);
-  console.log(`\npeak isolate memory during an 8 MiB POST through the gateway and 3 hops (one isolate in dev): ${memory.peakMiB} MiB (at rest ${memory.restMiB} MiB)`);
+  results.targets = targetsOf(results);
+  printTables(results);
   writeFileSync(join(ROOT, "bench", "results.json"), JSON.stringify(results, null, 2) + "\n");
-  console.log("\nwritten to bench/results.json");
+  updateReadme(join(ROOT, "README.md"), results);
+  console.log("\nwritten to bench/results.json; README.md's figures updated from it");
 } finally {
   await mesh.stop();
-  origin.close();
+  await origin.close();
   rmSync(stateDir, { recursive: true, force: true });
 }

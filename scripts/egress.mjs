@@ -8,7 +8,7 @@
 // addresses pass: the Worker's own policy has already judged them (its relays may live on loopback).
 
 import { lookup as dnsLookup } from "node:dns";
-import { request as httpRequest } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { isIP } from "node:net";
 import { Readable } from "node:stream";
@@ -76,4 +76,28 @@ export function productionEgress({ hosts = {}, policy = true } = {}) {
       else outgoing.end();
     });
   };
+}
+
+/**
+ * A DNS-over-HTTPS resolver (the JSON form cloudflare-dns.com serves) on loopback, answering from
+ * `hosts` and then the system resolver: where the exits of a local mesh under the production policy
+ * resolve stream names (DOH_URL), as deployed exits use Cloudflare's. Resolves to { url, close }.
+ */
+export async function startResolver({ hosts = {} } = {}) {
+  const table = new Map(Object.entries(hosts).map(([name, address]) => [name.toLowerCase(), address]));
+  const server = createServer((request, response) => {
+    const query = new URL(request.url ?? "/", "http://resolver").searchParams;
+    const name = (query.get("name") ?? "").toLowerCase().replace(/\.$/, "");
+    const family = query.get("type") === "AAAA" ? 6 : 4;
+    const reply = (addresses) => {
+      const answers = addresses.filter((address) => isIP(address) === family).map((data) => ({ name, type: family === 6 ? 28 : 1, TTL: 60, data }));
+      response.writeHead(200, { "content-type": "application/dns-json" });
+      response.end(JSON.stringify({ Status: 0, Answer: answers }));
+    };
+    const mapped = table.get(name);
+    if (mapped) return reply([mapped]);
+    dnsLookup(name, { all: true }, (error, addresses) => reply(error ? [] : addresses.map(({ address }) => address)));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}/dns-query`, close: () => new Promise((resolve) => server.close(resolve)) };
 }

@@ -1,10 +1,11 @@
-// The dev mesh's public ports. Under `wrangler dev` an HTTP CONNECT never reaches the Worker:
-// wrangler's local proxy takes it for a TCP connection to a Worker's connect() handler, finds none,
-// and answers a plain-text 500 (logging an uncaught "Handler does not export a connect() function");
-// and a connect() handler could not refuse it anyway, as the runtime has answered 200 by then. So each
-// worker's port is this front door, which hands every connection to its wrangler untouched, byte for
-// byte, except one that opens with CONNECT: that one is answered here, as the workers answer a method
-// they do not serve. (Deployed, CONNECT stops at Cloudflare's edge.)
+// The dev mesh's public ports (each worker's, opened by scripts/dev-worker.mjs). Two jobs:
+// - Under `wrangler dev` an HTTP CONNECT never reaches the Worker: wrangler's proxy takes it for a
+//   TCP connection to a connect() handler, finds none, and answers a plain-text 500 (logging an
+//   uncaught "Handler does not export a connect() function"); a connect() handler could not refuse it
+//   anyway, as the runtime has answered 200 by then. So a connection that opens with CONNECT is
+//   answered here, as the workers answer a method they do not serve. (Deployed, CONNECT stops at
+//   Cloudflare's edge.)
+// - Every other connection goes to its upstream untouched, byte for byte (WebSocket upgrades too).
 
 import { connect, createServer } from "node:net";
 
@@ -12,27 +13,33 @@ const REFUSAL = JSON.stringify({ error: "method_not_allowed", message: "CONNECT 
 export const CONNECT_REFUSED = `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncache-control: no-store\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE\r\ncontent-length: ${Buffer.byteLength(REFUSAL)}\r\nconnection: close\r\n\r\n${REFUSAL}`;
 const CONNECT = Buffer.from("CONNECT ");
 
-/** A loopback port nobody listens on right now, for a wrangler behind a front door. */
-export function freePort() {
+/** A connected socket to host:port, or the error that stopped it connecting. */
+export function connectTo({ host, port }) {
   return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
+    const socket = connect({ host, port, noDelay: true });
+    socket.once("connect", () => {
+      socket.off("error", reject);
+      resolve(socket);
     });
+    socket.once("error", reject);
   });
 }
 
 /**
- * Listens on host:port and passes connections to host:target. Resolves once listening; rejects with
- * the listen error (EADDRINUSE: the port is taken). `close()` stops it and ends its connections.
+ * Listens on host:port and passes each connection to its upstream: host:`target` when `target` is a
+ * port, else whatever socket `upstream()` resolves with (dev-worker.mjs: the runtime wrangler last
+ * reported, wrangler's proxy while it reloads). Resolves once listening; rejects with the listen
+ * error (EADDRINUSE: the port is taken). `close()` stops it and ends its connections.
  */
-export function openFrontDoor({ port, target, host = "127.0.0.1" }) {
+export function openFrontDoor({ port, target, upstream, host = "127.0.0.1" }) {
+  const reach = upstream ?? (() => connectTo({ host, port: target }));
   const sockets = new Set();
+  const track = (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  };
   const server = createServer({ noDelay: true }, (client) => {
-    sockets.add(client);
-    client.once("close", () => sockets.delete(client));
+    track(client);
     client.on("error", () => client.destroy());
     let opening = Buffer.alloc(0);
     const firstBytes = (chunk) => {
@@ -45,15 +52,20 @@ export function openFrontDoor({ port, target, host = "127.0.0.1" }) {
         client.end(CONNECT_REFUSED);
         return;
       }
-      const upstream = connect({ port: target, host, noDelay: true });
-      sockets.add(upstream);
-      upstream.once("close", () => sockets.delete(upstream));
-      // Ends pass through the pipes (an answer is never cut short); a failure on either side ends both.
-      upstream.on("error", () => client.destroy());
-      client.once("close", () => upstream.destroy());
-      upstream.write(opening);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      reach().then(
+        (socket) => {
+          track(socket);
+          if (client.destroyed) return socket.destroy();
+          // Ends pass through the pipes (an answer is never cut short); a failure on either side ends both.
+          socket.on("error", () => client.destroy());
+          client.once("close", () => socket.destroy());
+          socket.write(opening);
+          client.pipe(socket);
+          socket.pipe(client);
+          client.resume();
+        },
+        () => client.destroy(),
+      );
     };
     client.on("data", firstBytes);
   });

@@ -175,6 +175,47 @@ describe("the front door", () => {
     }
   });
 
+  it("asks its upstream() for each connection's socket, and ends a connection that gets none", async () => {
+    const target = (origin.address() as AddressInfo).port;
+    let asked = 0;
+    let fail = false;
+    const chooser = await openFrontDoor({
+      port: 0,
+      upstream: () => {
+        asked++;
+        return fail ? Promise.reject(new Error("no runtime")) : new Promise<Socket>((resolve, reject) => {
+          const socket = connect(target, "127.0.0.1", () => resolve(socket));
+          socket.once("error", reject);
+        });
+      },
+    });
+    try {
+      const answer = await new Promise<string>((resolve, reject) => {
+        const socket = connect(chooser.port, "127.0.0.1");
+        let text = "";
+        socket.on("data", (chunk) => (text += chunk));
+        socket.on("end", () => resolve(text));
+        socket.on("error", reject);
+        socket.write("GET /chosen HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      });
+      expect(answer).toContain('"path":"/chosen"');
+      expect(asked).toBe(1);
+      fail = true;
+      const ended = await new Promise<string>((resolve) => {
+        const socket = connect(chooser.port, "127.0.0.1");
+        let text = "";
+        socket.on("data", (chunk) => (text += chunk));
+        socket.on("close", () => resolve(text));
+        socket.on("error", () => {});
+        socket.write("GET /none HTTP/1.1\r\nHost: x\r\n\r\n");
+      });
+      expect(ended).toBe("");
+      expect(asked).toBe(2);
+    } finally {
+      await chooser.close();
+    }
+  });
+
   it("refuses to open on a port that is taken", async () => {
     await expect(openFrontDoor({ port: door.port, target: 1 })).rejects.toMatchObject({ code: "EADDRINUSE" });
   });

@@ -8,8 +8,8 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, openFrontDoor } from "./front-door.mjs";
-import { exitCause, spawnSupervised } from "./supervise.mjs";
+import { startResolver } from "./egress.mjs";
+import { spawnSupervised } from "./supervise.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Documented dev-only admin token (README). Production uses `wrangler secret put ADMIN_TOKEN`. */
@@ -90,8 +90,7 @@ export function clearState(stateDir, { keepAccounts = false } = {}) {
  * stateDir, log (fn), inspectorBase, extraRelayVars, extraAuthorityVars, relayTtlMs, pingIntervalMs,
  * exitPolicy ("dev" | "production", else EXIT_POLICY), keepAccounts (else KEEP_ACCOUNTS=1: the auth
  * server's accounts survive the start), egressHosts (resolver entries for the production egress
- * check, for tests), frontDoor (false: each wrangler on its public port itself, with no front door
- * answering CONNECT; about 0.3 ms less a request), signal (an AbortSignal: stops the start).
+ * check, for tests), signal (an AbortSignal: stops the start).
  * A worker process that ends during the start rejects it with a WorkerExited naming the cause; after
  * the start, `exited` resolves with the first one to end on its own ({ name, code, signal, port, cause, tail }).
  */
@@ -130,6 +129,9 @@ export async function startMesh(options = {}) {
   writeFileSync(join(stateDir, "network.json"), `${JSON.stringify({ authorities, familyRule })}\n`);
   const inspector = options.inspectorBase ?? 9230 + (ports.relay % 100) * 3;
   const adminToken = process.env.ADMIN_TOKEN ?? DEV_ADMIN_TOKEN;
+  // Under the production policy stream exits resolve names themselves, over DNS-over-HTTPS: here a
+  // resolver on loopback (scripts/egress.mjs), as deployed exits use Cloudflare's.
+  const resolver = exitPolicy === "production" ? await startResolver({ hosts: options.egressHosts }) : null;
   const relayVars = (publicUrl) => ({
     DIRECTORY_AUTHORITIES: authorityList,
     FAMILY_RULE: String(familyRule),
@@ -143,6 +145,9 @@ export async function startMesh(options = {}) {
     // exits the production policy, names included (scripts/egress.mjs).
     ALLOW_PRIVATE_RELAYS: "true",
     ALLOW_PRIVATE_DESTINATIONS: exitPolicy === "production" ? "false" : "true",
+    // Local origins listen on any port; production exits carry 80 and 443 only.
+    EXIT_PORTS: exitPolicy === "production" ? "80,443" : "*",
+    ...(resolver ? { DOH_URL: resolver.url } : {}),
     PING_INTERVAL_MS: pingIntervalMs,
     ...options.extraRelayVars,
   });
@@ -199,8 +204,6 @@ export async function startMesh(options = {}) {
   log("[mesh] auth database migrated");
 
   const processes = [];
-  /** Each worker's public port: a front door to its wrangler, which listens on a port of its own (front-door.mjs). */
-  const fronts = [];
   let stopping = false;
   // Last resort when this process ends without stop() (an uncaught error, process.exit): no group
   // may outlive it, or workerd keeps the ports.
@@ -208,7 +211,8 @@ export async function startMesh(options = {}) {
   process.once("exit", killAll);
   const stop = async () => {
     stopping = true;
-    await Promise.all([...processes.map((p) => p.stop()), ...fronts.map((front) => front.close())]);
+    await Promise.all(processes.map((p) => p.stop()));
+    await resolver?.close();
     process.removeListener("exit", killAll);
   };
   /** The first worker process to end on its own, with the cause named (see supervise.mjs). */
@@ -218,35 +222,24 @@ export async function startMesh(options = {}) {
   const failed = exited.then((exit) => Promise.reject(new WorkerExited(exit)));
   failed.catch(() => {});
   try {
-    for (const worker of workers) {
-      if (options.frontDoor === false) {
-        worker.innerPort = worker.port;
-        continue;
-      }
-      worker.innerPort = await freePort();
-      const front = await openFrontDoor({ port: worker.port, target: worker.innerPort }).catch((error) => {
-        throw error.code === "EADDRINUSE" ? new WorkerExited({ name: worker.name, code: null, signal: null, port: worker.port, cause: exitCause(worker.name, { port: worker.port }), tail: [] }) : error;
-      });
-      fronts.push(front);
-      log(`[mesh] ${worker.name} worker on port ${worker.port} (its wrangler behind it on ${worker.innerPort})`);
-    }
     workers.forEach((worker, i) => {
       const args = [
         "dev",
         "-c", worker.config,
         ...(worker.env ? ["--env", worker.env] : []),
         "--ip", "127.0.0.1",
-        "--port", String(worker.innerPort),
+        "--port", String(worker.port),
         "--inspector-port", String(inspector + i),
         "--persist-to", join(stateDir, "state", worker.name),
         "--show-interactive-dev-session=false",
         "--env-file", envFile(join(stateDir, `${worker.name}.env`), worker.vars),
       ];
       const prefix = `[${worker.name}] `;
-      // Under the production policy a relay deployment runs through wrangler's API with the egress check.
-      const [command, commandArgs] = worker.egress ? [process.execPath, [join(ROOT, "scripts", "dev-worker.mjs"), ...args.slice(1)]] : [join(ROOT, "node_modules", ".bin", "wrangler"), args];
+      // wrangler dev through its API, its public port served by the runtime itself (dev-worker.mjs);
+      // under the production policy a relay deployment's fetches go through the egress check.
+      const [command, commandArgs] = [process.execPath, [join(ROOT, "scripts", "dev-worker.mjs"), ...args.slice(1), ...(worker.egress ? ["--production-egress"] : [])]];
       const env = worker.egress && options.egressHosts ? { ...wranglerEnv, SHALLOT_EGRESS_HOSTS: JSON.stringify(options.egressHosts) } : wranglerEnv;
-      const supervised = spawnSupervised(worker.name, command, commandArgs, { cwd: ROOT, env, ports: [worker.innerPort, inspector + i], onLine: (line) => log(prefix + line) });
+      const supervised = spawnSupervised(worker.name, command, commandArgs, { cwd: ROOT, env, ports: [worker.port, inspector + i], onLine: (line) => log(prefix + line) });
       supervised.exited.then((exit) => {
         if (stopping || firstExit) return;
         firstExit = exit;

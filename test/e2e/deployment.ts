@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import type { MeshInfo } from "./global-setup.ts";
-import { freePort } from "./origin.ts";
+import { E2E_EXIT_PORTS, freePort } from "./origin.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -33,6 +33,8 @@ export async function startRelayDeployment(mesh: MeshInfo, relays: number, extra
     AUTH_URL: mesh.urls.auth,
     AUTH_PUBLIC_KEY: mesh.authKey,
     ALLOW_PRIVATE_DESTINATIONS: "true",
+    // As the shared mesh's exits: local origins listen on any port (the production default is 80,443).
+    EXIT_PORTS: E2E_EXIT_PORTS,
     ...extraVars,
   };
   writeFileSync(envFile, Object.entries(vars).map(([k, v]) => `${k}=${v}`).join("\n") + "\n", { mode: 0o600 });

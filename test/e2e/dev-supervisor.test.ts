@@ -127,7 +127,7 @@ async function expectNothingListening(p: Awaited<ReturnType<typeof ports>>, exce
   const all = [p.relay, ...p.directories, p.auth, ...[0, 1, 2, 3, 4].map((i) => p.inspector + i)].filter((port) => !except.includes(port));
   expect(Object.fromEntries(await Promise.all(all.map(async (port) => [port, await listening(port)])))).toEqual(Object.fromEntries(all.map((port) => [port, false])));
   // Not one process of the mesh is left (wrangler, its node child, workerd, esbuild). A public port
-  // found taken stops the start before any wrangler runs (its front door cannot open, front-door.mjs).
+  // found taken stops the start before any wrangler runs (dev-worker.mjs opens it first).
   if (workersStarted) expect(groups.size).toBeGreaterThanOrEqual(5);
   // (A SIGKILLed process may take a moment to be reaped; it is gone, not listening, meanwhile.)
   await expect.poll(() => leftovers(groups, stateDir!).map((p) => p.cmdline.replaceAll("\0", " ")), { timeout: 1_000 }).toEqual([]);
@@ -182,7 +182,7 @@ describe("npm run dev, when a worker's process ends", () => {
     const running = dev;
     await expect.poll(() => running.stdout, { timeout: 100_000, interval: 250 }).toContain("mesh ready");
     // The relay worker's wrangler: dev.mjs's own child, the one given the relay worker's config
-    // (its port is the front door's, scripts/front-door.mjs; wrangler listens behind it).
+    // (scripts/dev-worker.mjs, which runs wrangler through its API and serves the public port).
     const wrangler = processes().find((proc) => proc.ppid === running.process.pid && proc.cmdline.includes("\0-c\0wrangler.toml\0"));
     expect(wrangler).toBeDefined();
     const killedAt = Date.now();

@@ -6,6 +6,7 @@ import { appendFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { E2E_EXIT_PORTS } from "./origin.ts";
 // @ts-expect-error -- plain ESM script shared with `npm run dev`
 import { startMesh } from "../../scripts/mesh.mjs";
 
@@ -38,7 +39,8 @@ export default async function setup(project: TestProject) {
   const workerLog = join(stateDir, "workers.log");
   const log = (line: string) => appendFileSync(workerLog, `${line}\n`);
   // Six relays in the main deployment and three in a second one (another Worker on its own port).
-  const mesh = await startMesh({ ports: { relay: 18787, directories: [18788, 18791, 18792], auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log });
+  // Their exits allow every port but 25 (E2E_EXIT_PORTS).
+  const mesh = await startMesh({ ports: { relay: 18787, directories: [18788, 18791, 18792], auth: 18789, second: 18790 }, relays: 6, secondRelays: 3, stateDir, inspectorBase: 19330, log, extraRelayVars: { EXIT_PORTS: E2E_EXIT_PORTS } });
   const groups = Object.fromEntries(mesh.processes.map((p: { name: string; child: { pid: number } }) => [p.name, p.child.pid]));
   project.provide("mesh", { urls: mesh.urls, adminToken: mesh.adminToken, authorities: mesh.authorities, familyRule: mesh.familyRule, groups, authKey: mesh.authKey, stateDir, workerLog });
   return async () => {

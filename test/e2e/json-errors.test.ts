@@ -1,7 +1,7 @@
 // Every refusal the workers send is JSON `{ error, message }`, whatever the method and the path,
 // under `wrangler dev` as deployed: the browser page's files included, which the static assets
 // answered with an empty 405 before the worker ran, and CONNECT, which wrangler's local proxy
-// answered with a plain 500 before the mesh's front doors (scripts/front-door.mjs).
+// answered with a plain 500 before the mesh's front doors (scripts/dev-worker.mjs, scripts/front-door.mjs).
 
 import { request } from "node:http";
 import { connect } from "node:net";

@@ -134,6 +134,8 @@ describe("nothing a circuit carries is written to disk or logged", () => {
     const headers = ["-H", `X-Marker: ${MARKER}`, "-H", `User-Agent: agent-${MARKER}`];
     expect(await onion(["fetch", ...network, ...headers, "-d", `body ${MARKER}`, destination])).toBe(0);
     expect(await onion(["fetch", ...network, ...headers, `http://127.0.0.1:${closed}/path-${MARKER}`])).not.toBe(0);
+    // A stream: the exit is given a host name (here one that names the marker and resolves nowhere) and connects.
+    expect(await onion(["fetch", ...network, ...headers, `https://${MARKER}.invalid:${closed}/path-${MARKER}`])).not.toBe(0);
 
     // The gateway's auth routes: the password (never stored in clear) and the headers carry it.
     const username = `user-${randomBytes(6).toString("hex")}`;

@@ -3,6 +3,14 @@
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
+/** The one port the e2e mesh's exits refuse, as Tor's default exit policy refuses SMTP. */
+export const REFUSED_PORT = 25;
+/**
+ * EXIT_PORTS of every relay the e2e tests start (global-setup.ts, deployment.ts): local origins
+ * listen on ports of every kind, and streams.test.ts needs one port the policy refuses.
+ */
+export const E2E_EXIT_PORTS = `1-${REFUSED_PORT - 1},${REFUSED_PORT + 1}-65535`;
+
 export interface Received {
   method: string;
   url: string;

@@ -138,23 +138,23 @@ describe("onion proxy with curl -x", () => {
     expect(origin.received[before]!.body.equals(sent)).toBe(true);
   });
 
-  it("answers CONNECT (HTTPS tunnels) with 501 and a JSON explanation", async () => {
-    const tunnel = await curl(["-x", proxy.url, "https://example.com/"]);
-    expect(tunnel.code).toBe(56);
-    expect(tunnel.stderr).toMatch(/501/);
+  it("answers a CONNECT it cannot carry with a JSON error: a target that is not host:port, a closed port", async () => {
+    const raw = (target: string) =>
+      new Promise<string>((resolvePromise, reject) => {
+        const socket = connect(Number(new URL(proxy.url).port), "127.0.0.1", () => socket.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\n`));
+        let text = "";
+        socket.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
+        socket.on("end", () => resolvePromise(text));
+        socket.on("error", reject);
+      });
+    const invalid = await raw("example.com/path:443");
+    expect(invalid).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    expect(invalid).toMatch(/\r\ncontent-type: application\/json\r\n/);
+    expect(JSON.parse(invalid.slice(invalid.indexOf("\r\n\r\n") + 4))).toEqual({ error: "invalid_target", message: expect.stringMatching(/host:port/) });
 
-    const raw = await new Promise<string>((resolvePromise, reject) => {
-      const socket = connect(Number(new URL(proxy.url).port), "127.0.0.1", () => socket.write("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"));
-      let text = "";
-      socket.setEncoding("utf8").on("data", (chunk: string) => (text += chunk));
-      socket.on("end", () => resolvePromise(text));
-      socket.on("error", reject);
-    });
-    expect(raw).toMatch(/^HTTP\/1\.1 501 Not Implemented\r\n/);
-    expect(raw).toMatch(/\r\ncontent-type: application\/json\r\n/);
-    const body = JSON.parse(raw.slice(raw.indexOf("\r\n\r\n") + 4));
-    expect(body.error).toBe("connect_not_supported");
-    expect(body.message).toMatch(/CONNECT/);
+    const closed = await raw(`127.0.0.1:${await freePort()}`);
+    expect(closed).toMatch(/^HTTP\/1\.1 502 Bad Gateway\r\n/);
+    expect(JSON.parse(closed.slice(closed.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "connection_refused" });
   });
 
   it("answers failures as JSON: the exit's error with its status, and 400 for a request that is not for a proxy", async () => {

@@ -31,8 +31,13 @@ export default defineConfig({
           CREATE_RATE: "2",
           RELAY_CREATE_BURST: "50",
           RELAY_CREATE_RATE: "5",
-          MAX_INFLIGHT_CELLS: "6",
+          MAX_INFLIGHT_CELLS: "12",
           MAX_INFLIGHT_BYTES: String(12 * 1024 * 1024),
+          // Streams: the test TCP servers listen on ephemeral ports; 65500 and up stand for a refused port.
+          EXIT_PORTS: "1-65499",
+          STREAM_HOLD_MS: "300",
+          TCP_PORTS: JSON.stringify(ctx.inject("tcpPorts")),
+          FLOOD_URL: ctx.inject<string>("floodUrl"),
         },
         // Outbound fetches from Node, refusing nothing (the exit's own policy decides): miniflare's
         // default outbound prints an uncaught "Network connection lost" for an origin that refuses.

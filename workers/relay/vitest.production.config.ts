@@ -3,6 +3,7 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 // @ts-expect-error -- plain ESM script shared with the dev mesh (EXIT_POLICY=production)
 import { productionEgress } from "../../scripts/egress.mjs";
+import { hostileNames } from "./test/origin-server.ts";
 
 const authorityKeys = [1, 2, 3].map(() => generateKeyPairSync("ed25519").publicKey.export({ format: "jwk" }).x!);
 
@@ -10,14 +11,7 @@ const authorityKeys = [1, 2, 3].map(() => generateKeyPairSync("ed25519").publicK
 // them) and every outbound fetch through the same egress check `EXIT_POLICY=production npm run dev`
 // uses. Its resolver is given names that resolve to loopback, private and link-local addresses, as
 // a hostile DNS or /etc/hosts would.
-export const HOSTILE_NAMES = {
-  "loopback.evil.test": "127.0.0.1",
-  "loopback6.evil.test": "::1",
-  "metadata.evil.test": "169.254.169.254",
-  "lan.evil.test": "192.168.1.20",
-  "mapped.evil.test": "::ffff:10.0.0.1",
-  "unroutable.public.test": "192.0.2.10",
-};
+export const HOSTILE_NAMES = hostileNames;
 
 export default defineConfig({
   plugins: [
@@ -33,6 +27,9 @@ export default defineConfig({
           HOSTILE_NAMES: JSON.stringify(HOSTILE_NAMES),
           LINK_TIMEOUT_MS: "1000",
           EXIT_TIMEOUT_MS: "2000",
+          // Streams resolve names over DoH: here the loopback origin answers for the hostile names.
+          DOH_URL: `${ctx.inject<string>("originUrl")}/dns-query`,
+          TCP_PORTS: JSON.stringify(ctx.inject("tcpPorts")),
         },
         outboundService: productionEgress({ hosts: HOSTILE_NAMES }),
       },

@@ -79,6 +79,24 @@ describe("onion proxy arguments", () => {
   it("refuses ports that are not 0–65535", () => {
     for (const bad of ["-1", "65536", "80x", "", "1e3"]) expect(() => parsePort(bad), bad).toThrow(/--port must be a number from 0 to 65535/);
     expect(parsePort("65535")).toBe(65535);
+    expect(() => parseInvocation(["proxy", "--socks-port", "x"])).toThrow(/--socks-port must be a number from 0 to 65535, not 'x'/);
+  });
+
+  it("opens a SOCKS5 port with --socks-port: alone, or beside the HTTP port when --port is given too", () => {
+    expect(parseInvocation(["proxy"])).toMatchObject({ options: { port: DEFAULT_PROXY_PORT, socksPort: null } });
+    expect(parseInvocation(["proxy", "--socks-port", "9050"])).toMatchObject({ options: { port: null, socksPort: 9050 } });
+    expect(parseInvocation(["proxy", "--port", "8118", "--socks-port", "9050"])).toMatchObject({ options: { port: 8118, socksPort: 9050 } });
+    expect(parseInvocation(["proxy", "--port", "0", "--socks-port", "0"])).toMatchObject({ options: { port: 0, socksPort: 0 } });
+    expect(() => parseInvocation(["proxy", "--port", "9050", "--socks-port", "9050"])).toThrow(/cannot both be 9050/);
+  });
+});
+
+describe("--cacert", () => {
+  it("names the PEM file to trust instead of the system's roots, for fetch, register and login", () => {
+    expect(parseInvocation(["fetch", "--cacert", "ca.pem", "https://x/"])).toMatchObject({ options: { cacert: "ca.pem" } });
+    expect(parseInvocation(["fetch", "https://x/"])).not.toHaveProperty("options.cacert");
+    expect(parseInvocation(["login", "--cacert", "ca.pem", "bob"])).toMatchObject({ options: { cacert: "ca.pem" } });
+    expect(() => parseInvocation(["register", "--cacert=", "bob"])).toThrow(/--cacert needs a file name/);
   });
 });
 

@@ -41,11 +41,16 @@ export interface FetchOptions extends CommonOptions {
   fail: boolean;
   output?: string;
   newCircuit: boolean;
+  /** https:// only: trust the certificates of this PEM file instead of the system's roots. */
+  cacert?: string;
 }
 
 export interface ProxyOptions extends CommonOptions {
   host: string;
-  port: number;
+  /** The HTTP proxy's port (CONNECT and absolute-form requests); null: no HTTP listener. */
+  port: number | null;
+  /** The SOCKS5 port; null: no SOCKS listener. */
+  socksPort: number | null;
 }
 
 export interface AuthOptions extends CommonOptions {
@@ -58,6 +63,8 @@ export interface AuthOptions extends CommonOptions {
   mechanism: Mechanism;
   /** login: fewer SCRAM iterations are refused (default 100,000). */
   minIterations?: number;
+  /** An https:// server: trust the certificates of this PEM file instead of the system's roots. */
+  cacert?: string;
 }
 
 export type RegisterOptions = AuthOptions;
@@ -109,7 +116,7 @@ Usage: onion <command> [options]
 Commands:
   fetch URL              send one HTTP request through a fresh circuit (curl-like)
   circuit                show the consensus and build a circuit, hop by hop
-  proxy                  a local HTTP proxy that sends requests through circuits
+  proxy                  a local HTTP proxy (CONNECT too) and SOCKS5 port, through circuits
   register USERNAME      create an account on the auth server, through a circuit
   login USERNAME         log in through a circuit and print the session token
 
@@ -120,6 +127,12 @@ ${COMMON_HELP}`,
   fetch: `Usage: onion fetch [options] URL
 
 Sends one HTTP request through a circuit built for it and writes the response body to stdout.
+
+An https:// URL goes over a stream: the exit opens a TCP connection to the host and port (it
+resolves the name itself) and carries TLS that runs here, so it sees neither the URL nor the
+headers nor the bodies. The certificate is checked against the system's trust store and Node's
+roots (or --cacert), with the host name. An http:// URL is sent as a request the exit performs:
+the exit reads it, and forwards only the headers listed below.
 
   -X, --request METHOD   GET, HEAD, POST, PUT, PATCH or DELETE (default GET, or POST with data)
   -H, --header 'Name: value'
@@ -133,14 +146,18 @@ Sends one HTTP request through a circuit built for it and writes the response bo
   -f, --fail             exit 22 when the origin answers 400 or more (the body is not printed)
       --new-circuit      build a new circuit (every 'onion fetch' already does; kept for symmetry
                          with the gateway's onion-new-circuit header)
+      --cacert FILE      https://: trust only the CA certificates of this PEM file (as curl)
 
 With data and no Content-Type header, the type is application/x-www-form-urlencoded (as curl).
-Only these request headers cross the circuit (exits forward no others): Accept, Authorization,
+For http:// URLs only these request headers cross the circuit (exits forward no others): Accept, Authorization,
 Cache-Control, Content-Encoding, Content-Language, Content-Type, Cookie, If-Match,
 If-Modified-Since, If-None-Match, If-Range, If-Unmodified-Since, Range, User-Agent. Any other
 -H header is not sent (-v names it). No User-Agent is sent unless you give one.
 
-Exit status: 0 on an answer from the origin, 1 when the request could not be carried,
+Over https:// every -H header is sent (to the origin only).
+
+Exit status: 0 on an answer from the origin, 1 when the request could not be carried (a
+certificate that does not verify included),
 2 for bad arguments, 22 with --fail and a status of 400 or more.
 
 ${COMMON_HELP}`,
@@ -157,16 +174,27 @@ ${COMMON_HELP}`,
 
   proxy: `Usage: onion proxy [options]
 
-A local HTTP forward proxy: requests for http:// (and absolute-form https://) URLs go through
-circuits built here. A circuit is reused for 10 s, then replaced; a failed one is rebuilt. Send the
-header 'onion-new-circuit: 1' to get a new circuit for one request. HTTPS tunnels (CONNECT) are
-answered 501: exits carry HTTP requests, not TCP streams.
+A local HTTP proxy, and a SOCKS5 port, whose traffic goes through circuits built here.
 
-  -p, --port PORT        port to listen on (default ${DEFAULT_PROXY_PORT}; 0 picks a free one)
+CONNECT (curl -x, HTTPS_PROXY, a browser's HTTPS proxy setting) and SOCKS5 open a stream: the exit
+connects to the host and port (it resolves names itself, as socks5h) and carries bytes it cannot
+read when they are TLS. Streams share a circuit for 10 s, up to 48 at once; streams of other
+SOCKS5 user names and passwords (or CONNECT Proxy-Authorization values) never share one, as Tor's
+IsolateSOCKSAuth. A refused CONNECT is answered with JSON { error, message }: 403
+destination_refused (the exit policy), 502 (resolve_failed, connection_refused, …), 504
+destination_timeout; SOCKS5 answers with its reply codes.
+
+An absolute-form request for an http:// (or https://) URL (http_proxy) is sent as one request the
+exit performs itself, reading it: one circuit reused for 10 s, then replaced; a failed one is
+rebuilt. Send the header 'onion-new-circuit: 1' to get a new circuit for one request.
+
+  -p, --port PORT        HTTP proxy port (default ${DEFAULT_PROXY_PORT} when no --socks-port is given; 0 picks a free one)
+      --socks-port PORT  SOCKS5 port (none by default; Tor's is 9050); with --port, both listen
       --host ADDRESS     address to bind (default ${DEFAULT_PROXY_HOST}; anyone who can reach it can use it)
 
-  curl -x http://127.0.0.1:${DEFAULT_PROXY_PORT} http://example.com/
-  http_proxy=http://127.0.0.1:${DEFAULT_PROXY_PORT} wget -qO- http://example.com/
+  curl -x http://127.0.0.1:${DEFAULT_PROXY_PORT} https://example.com/
+  HTTPS_PROXY=http://127.0.0.1:${DEFAULT_PROXY_PORT} curl https://example.com/
+  onion proxy --socks-port 9050 &  curl --socks5-hostname 127.0.0.1:9050 https://example.com/
 
 ${COMMON_HELP}`,
 
@@ -180,6 +208,10 @@ through a circuit, encrypted end to end to the auth server's pinned key (Oblivio
                          sha* scheme stores H(password), which is as good as the password to a thief
 ${AUTH_SERVER_HELP}
       --password-stdin   read the password from stdin (required when stdin is not a terminal)
+      --cacert FILE      an https:// server: trust only the CA certificates of this PEM file
+
+An https:// server is reached over a stream (TLS runs here; the exit sees only its host and port);
+an http:// one by requests the exit performs. Either way the messages are sealed to its key.
 
 ${COMMON_HELP}`,
 
@@ -194,6 +226,7 @@ stdout. A challenge for another mechanism than --mechanism, or with fewer SCRAM 
       --min-iterations N refuse SCRAM challenges with fewer iterations (default ${SCRAM_DEFAULT_ITERATIONS})
 ${AUTH_SERVER_HELP}
       --password-stdin   read the password from stdin (required when stdin is not a terminal)
+      --cacert FILE      an https:// server: trust only the CA certificates of this PEM file
 
 ${COMMON_HELP}`,
 };
@@ -280,6 +313,7 @@ const AUTH_OPTIONS = {
   "server-key": { type: "string" },
   "min-iterations": { type: "string" },
   "password-stdin": { type: "boolean" },
+  cacert: { type: "string" },
 } as const satisfies ParseArgsConfig["options"];
 
 function parseAuth(command: "register" | "login", args: string[]): AuthOptions {
@@ -304,6 +338,7 @@ function parseAuth(command: "register" | "login", args: string[]): AuthOptions {
     passwordStdin: values["password-stdin"] ?? false,
     mechanism,
     ...(minIterations === undefined ? {} : { minIterations }),
+    ...(values.cacert === undefined ? {} : { cacert: nonEmpty(values.cacert, "--cacert") }),
   };
 }
 
@@ -320,6 +355,7 @@ function parseFetch(args: string[]): FetchOptions {
     output: { type: "string", short: "o" },
     fail: { type: "boolean", short: "f" },
     "new-circuit": { type: "boolean" },
+    cacert: { type: "string" },
   });
   const url = onePositional("fetch", positionals, "URL");
   // -d and --data-binary keep their relative order, as curl joins them.
@@ -342,7 +378,13 @@ function parseFetch(args: string[]): FetchOptions {
     fail: values.fail ?? false,
     output: values.output,
     newCircuit: values["new-circuit"] ?? false,
+    ...(values.cacert === undefined ? {} : { cacert: nonEmpty(values.cacert, "--cacert") }),
   };
+}
+
+function nonEmpty(value: string, option: string): string {
+  if (value === "") throw new UsageError(`${option} needs a file name`);
+  return value;
 }
 
 /** `@FILE` names a file (`@-` stdin); -d strips newlines from a file as curl does, --data-binary keeps every byte. */
@@ -354,12 +396,16 @@ export function dataSource(value: string, isData: boolean): DataSource {
 }
 
 function parseProxy(args: string[]): ProxyOptions {
-  const { values, positionals } = parse("proxy", args, { ...COMMON, port: { type: "string", short: "p" }, host: { type: "string" } });
+  const { values, positionals } = parse("proxy", args, { ...COMMON, port: { type: "string", short: "p" }, "socks-port": { type: "string" }, host: { type: "string" } });
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}' (see 'onion proxy --help')`);
-  return { ...common(values), host: values.host ?? DEFAULT_PROXY_HOST, port: values.port === undefined ? DEFAULT_PROXY_PORT : parsePort(values.port) };
+  const socksPort = values["socks-port"] === undefined ? null : parsePort(values["socks-port"], "--socks-port");
+  // The HTTP port when asked for, or when no port is named at all.
+  const port = values.port !== undefined ? parsePort(values.port) : socksPort === null ? DEFAULT_PROXY_PORT : null;
+  if (port !== null && port !== 0 && port === socksPort) throw new UsageError(`--port and --socks-port cannot both be ${port}`);
+  return { ...common(values), host: values.host ?? DEFAULT_PROXY_HOST, port, socksPort };
 }
 
-export function parsePort(text: string): number {
-  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`--port must be a number from 0 to 65535, not '${text}'`);
+export function parsePort(text: string, option = "--port"): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65535) throw new UsageError(`${option} must be a number from 0 to 65535, not '${text}'`);
   return Number(text);
 }

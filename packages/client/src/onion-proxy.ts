@@ -1,6 +1,7 @@
 // The CLI's onion proxy: the protocol's OnionProxy (consensus feed, relays that failed, entry guards
-// kept in the state directory, circuit pool, retry rule) over Node's fetch, reporting each step as
-// progress. `onion fetch` and `onion proxy` both run one.
+// kept in the state directory, circuit pool, streams, retry rule) over the WebSocket link, reporting
+// each step as progress. `onion fetch`, `onion proxy` and the auth commands (for an https:// server)
+// run one.
 
 import { CIRCUIT_REUSE_MS, OnionProxy } from "@shallot/protocol";
 import { describeConsensus, describeHop } from "./build-circuit.ts";
@@ -8,12 +9,30 @@ import { type NetworkConfig, fetchConsensus } from "./directory.ts";
 import { describeFailure } from "./errors.ts";
 import { guardFileStore } from "./guard-file.ts";
 import { type Progress, shortId } from "./output.ts";
-import { httpTransport } from "./transport.ts";
+import { type LinkTransport, linkTransport } from "./transport.ts";
 
-export function cliOnionProxy(config: NetworkConfig, progress: Progress, options: { reuseMs?: number } = {}): OnionProxy {
+/** An OnionProxy whose close() also closes its links to the entries. */
+export class CliOnionProxy extends OnionProxy {
+  private readonly link: LinkTransport;
+
+  constructor(options: ConstructorParameters<typeof OnionProxy>[0] & { transport: LinkTransport }) {
+    super(options);
+    this.link = options.transport;
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      this.link.close();
+    }
+  }
+}
+
+export function cliOnionProxy(config: NetworkConfig, progress: Progress, options: { reuseMs?: number; transport?: LinkTransport } = {}): CliOnionProxy {
   let signers = 0;
-  return new OnionProxy({
-    transport: httpTransport(),
+  return new CliOnionProxy({
+    transport: options.transport ?? linkTransport(),
     consensus: async () => {
       const fetched = await fetchConsensus(config);
       signers = fetched.signers.length;

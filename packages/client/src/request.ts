@@ -103,6 +103,16 @@ export function buildRequest(input: RequestInput): HttpRequestMessage {
   return { method, url, headers: forwardedRequestHeaders(requestedHeaders(input).headers), body: joinData(input.data) };
 }
 
+/**
+ * The request as it goes over a stream (https://, TLS from here to the origin): every header the
+ * user asked for, since no exit reads or forwards them. Host comes from the URL.
+ */
+export function buildStreamRequest(input: RequestInput): HttpRequestMessage {
+  const url = parseTargetUrl(input.url);
+  const method = parseMethod(input.method, input.data.length > 0, input.head);
+  return { method, url, headers: requestedHeaders(input).headers, body: joinData(input.data) };
+}
+
 /** Names of the headers asked for that will not be sent, because exits do not forward them. */
 export function notForwarded(input: RequestInput): string[] {
   return [...new Set(requestedHeaders(input).headers.map(([name]) => name).filter((name) => !FORWARDED_REQUEST_HEADERS.has(name)))];

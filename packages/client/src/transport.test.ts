@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { LinkError } from "@shallot/protocol";
-import { httpTransport } from "./transport.ts";
+import { httpTransport, linkTransport } from "./transport.ts";
 
 type Call = { url: string; init: RequestInit };
 
@@ -36,5 +36,31 @@ describe("httpTransport", () => {
     await expect(httpTransport({ fetch: failing("ECONNRESET").fetch }).send("http://r", new Uint8Array(1))).rejects.toMatchObject({ status: 0, code: "link_failed", message: "The relay at http://r dropped the connection (ECONNRESET)." });
     const late = fakeFetch(() => Promise.reject(new DOMException("late", "TimeoutError")));
     await expect(httpTransport({ fetch: late.fetch }).send("http://r", new Uint8Array(1))).rejects.toMatchObject({ code: "link_timeout" });
+  });
+});
+
+describe("linkTransport", () => {
+  it("sends cells over a WebSocket to <address>/link, and by POST when the socket does not open", async () => {
+    const opened: string[] = [];
+    class ClosedSocket {
+      binaryType = "blob";
+      readyState = 3;
+      private listeners = new Map<string, ((event: { data?: unknown }) => void)[]>();
+      constructor(url: string) {
+        opened.push(url);
+        setTimeout(() => this.listeners.get("error")?.forEach((listener) => listener({})));
+      }
+      send() {}
+      close() {}
+      addEventListener(type: string, listener: (event: { data?: unknown }) => void) {
+        this.listeners.set(type, [...(this.listeners.get(type) ?? []), listener]);
+      }
+    }
+    const posted = fakeFetch(() => new Response(new Uint8Array([4, 2])));
+    const transport = linkTransport({ WebSocket: ClosedSocket, fallback: httpTransport({ fetch: posted.fetch }) });
+    expect(await transport.send("http://relay:1/relays/abc", new Uint8Array([1]))).toEqual(new Uint8Array([4, 2]));
+    expect(opened).toEqual(["ws://relay:1/relays/abc/link"]);
+    expect(posted.calls.map((call) => call.url)).toEqual(["http://relay:1/relays/abc/cell"]);
+    transport.close();
   });
 });

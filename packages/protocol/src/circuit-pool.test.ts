@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Circuit } from "./client.ts";
-import { CircuitPool, MAX_INFLIGHT } from "./circuit-pool.ts";
+import { CircuitPool, MAX_INFLIGHT, SPARE_MAX_AGE_MS } from "./circuit-pool.ts";
 
 /** Just enough of a Circuit for the pool: it is destroyed or not. */
 function fakeCircuit(name: string) {
@@ -8,14 +8,17 @@ function fakeCircuit(name: string) {
   return circuit;
 }
 
-function setup() {
+function setup(spares = 0) {
   let now = 0;
   const built: ReturnType<typeof fakeCircuit>[] = [];
-  const pool = new CircuitPool(async () => {
-    const circuit = fakeCircuit(`c${built.length}`);
-    built.push(circuit);
-    return circuit as unknown as Circuit;
-  }, 10_000, () => now);
+  const pool = new CircuitPool(
+    async () => {
+      const circuit = fakeCircuit(`c${built.length}`);
+      built.push(circuit);
+      return circuit as unknown as Circuit;
+    },
+    { reuseMs: 10_000, clock: () => now, spares },
+  );
   return { pool, built, advance: (ms: number) => (now += ms) };
 }
 
@@ -101,5 +104,81 @@ describe("CircuitPool", () => {
     const next = await pool.acquire(false);
     expect(next.reused).toBe(false);
     expect(next.entry.circuit).toBe(built[1]);
+  });
+
+  it("spreads requests over the live circuits, the least loaded first", async () => {
+    const { pool, built } = setup();
+    const first = [];
+    for (let i = 0; i < MAX_INFLIGHT; i++) first.push(await pool.acquire(false));
+    const second = await pool.acquire(false);
+    expect(second.entry).not.toBe(first[0]!.entry);
+    // The first circuit's requests finish: it is now the less loaded one.
+    for (const lease of first) pool.release(lease.entry);
+    const third = await pool.acquire(false);
+    expect(third.entry).toBe(first[0]!.entry);
+    // From then on the two share the load.
+    for (let i = 0; i < 6; i++) await pool.acquire(false);
+    expect([first[0]!.entry.inflight, second.entry.inflight]).toEqual([4, 4]);
+    expect(built).toHaveLength(2);
+  });
+
+  it("serves a fresh request from a spare built ahead of time, and builds the next spare behind it", async () => {
+    const { pool, built } = setup(1);
+    const first = await pool.acquire(false);
+    await Promise.all(first.teardown);
+    // The current circuit and one spare.
+    expect(built).toHaveLength(2);
+    pool.release(first.entry);
+    const fresh = await pool.acquire(true);
+    expect(fresh).toMatchObject({ reused: false, prebuilt: true });
+    expect(fresh.entry.circuit).toBe(built[1]);
+    // The circuit it replaced is destroyed, and another spare is on its way.
+    expect(built[0]!.destroyed).toBe(1);
+    await Promise.all(fresh.teardown);
+    expect(built).toHaveLength(3);
+    // A request that does not ask for a fresh circuit uses the one the fresh request took, not the spare.
+    const next = await pool.acquire(false);
+    expect(next.entry).toBe(fresh.entry);
+  });
+
+  it("a fresh request waits for the spare being built rather than building another", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let builds = 0;
+    const pool = new CircuitPool(
+      async () => {
+        builds++;
+        if (builds === 2) await gate;
+        return fakeCircuit(`c${builds}`) as unknown as Circuit;
+      },
+      { spares: 1 },
+    );
+    const first = await pool.acquire(false);
+    pool.release(first.entry);
+    const fresh = pool.acquire(true);
+    release();
+    expect(await fresh).toMatchObject({ prebuilt: true });
+    expect(builds).toBe(3);
+  });
+
+  it("destroys a spare that waited longer than SPARE_MAX_AGE_MS instead of handing it out", async () => {
+    const { pool, built, advance } = setup(1);
+    const first = await pool.acquire(false);
+    await Promise.all(first.teardown);
+    pool.release(first.entry);
+    advance(SPARE_MAX_AGE_MS);
+    const fresh = await pool.acquire(true);
+    expect(fresh.prebuilt).toBeUndefined();
+    expect(built[1]!.destroyed).toBe(1);
+    expect(fresh.entry.circuit).toBe(built[2]);
+  });
+
+  it("destroys the spares on close", async () => {
+    const { pool, built } = setup(2);
+    const first = await pool.acquire(false);
+    await Promise.all(first.teardown);
+    pool.release(first.entry);
+    await pool.close();
+    expect(built.map((circuit) => circuit.destroyed)).toEqual([1, 1, 1]);
   });
 });

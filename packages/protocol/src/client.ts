@@ -100,6 +100,11 @@ export class Circuit {
     return hop;
   }
 
+  /** One relay cell to the last hop (the exit) and the relay cell that answers it: how streams travel. */
+  toExit(command: RelayCommand, data: Bytes | readonly Bytes[]): Promise<RelayCell> {
+    return this.exchange(this.hops.length - 1, command, data);
+  }
+
   /** Sends the HTTP request to the last hop, which performs it as the exit. */
   async request(request: HttpRequestMessage): Promise<ExitResult> {
     const answer = await this.exchange(this.hops.length - 1, RelayCommand.REQUEST, encodeHttpRequestParts(request));

@@ -162,3 +162,131 @@ export function fetchTransport(options: FetchTransportOptions): CellTransport {
     },
   };
 }
+
+/** The WebSocket form of a link (section 4): `ws(s)://…<address>/link`. */
+export const linkUrl = (address: string): string => `${address.replace(/\/+$/, "").replace(/^http/, "ws")}/link`;
+/** Cells larger than this go by POST: a WebSocket message is at most 1 MiB on Cloudflare. */
+export const MAX_LINK_FRAME_CELL = 1024 * 1024 - 4;
+
+/** What this module needs of a WebSocket (the browser's, Node's global one). */
+export interface WebSocketLike {
+  binaryType: string;
+  readonly readyState: number;
+  send(data: Uint8Array): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: "open" | "close" | "error" | "message", listener: (event: { data?: unknown }) => void): void;
+}
+
+export interface WebSocketTransportOptions {
+  WebSocket: new (url: string) => WebSocketLike;
+  /** Carries what a WebSocket cannot: cells over MAX_LINK_FRAME_CELL, and any cell when the link will not open. */
+  fallback: CellTransport;
+  /** Gives up on a cell's answer after this long. */
+  timeoutMs?: number;
+}
+
+interface OpenLink {
+  socket: WebSocketLike;
+  opened: Promise<boolean>;
+  pending: Map<number, { resolve: (cell: Bytes) => void; reject: (error: LinkError) => void }>;
+  nextTag: number;
+}
+
+/**
+ * A CellTransport over one WebSocket per entry: each frame is a 4-byte tag and a cell, answered by
+ * the same tag and the answering cell (or a JSON refusal `{tag, status, error, message}` in a text
+ * frame). Answers come back as they are ready, so a DRAIN held at the exit holds up no other cell,
+ * and the server's bytes reach the client without a new request.
+ */
+export function webSocketTransport(options: WebSocketTransportOptions): CellTransport & { close(): void } {
+  const links = new Map<string, OpenLink>();
+  const open = (address: string): OpenLink => {
+    const existing = links.get(address);
+    if (existing) return existing;
+    const socket = new options.WebSocket(linkUrl(address));
+    socket.binaryType = "arraybuffer";
+    const link: OpenLink = { socket, opened: Promise.resolve(false), pending: new Map(), nextTag: 1 };
+    link.opened = new Promise<boolean>((resolve) => {
+      socket.addEventListener("open", () => resolve(true));
+      socket.addEventListener("error", () => resolve(false));
+      socket.addEventListener("close", () => resolve(false));
+    });
+    socket.addEventListener("message", ({ data }) => {
+      if (typeof data === "string") {
+        let refusal: { tag?: unknown } = {};
+        try {
+          refusal = JSON.parse(data) as { tag?: unknown };
+        } catch {}
+        const waiting = typeof refusal.tag === "number" ? link.pending.get(refusal.tag) : undefined;
+        if (!waiting) return;
+        link.pending.delete(refusal.tag as number);
+        const fields = refusal as { status?: unknown };
+        waiting.reject(decodeLinkError(address, typeof fields.status === "number" ? fields.status : 502, new TextEncoder().encode(data) as Bytes));
+        return;
+      }
+      const frame = new Uint8Array(data as ArrayBuffer);
+      if (frame.length < 4) return;
+      const tag = new DataView(frame.buffer, frame.byteOffset).getUint32(0);
+      const waiting = link.pending.get(tag);
+      if (!waiting) return;
+      link.pending.delete(tag);
+      waiting.resolve(frame.slice(4));
+    });
+    socket.addEventListener("close", () => {
+      if (links.get(address) === link) links.delete(address);
+      for (const [, waiting] of link.pending) waiting.reject(new LinkError(address, 0, "link_failed", `The relay at ${address} closed the link.`));
+      link.pending.clear();
+    });
+    links.set(address, link);
+    return link;
+  };
+
+  return {
+    async send(address: string, cell: Bytes): Promise<Bytes> {
+      if (cell.length > MAX_LINK_FRAME_CELL) return options.fallback.send(address, cell);
+      const link = open(address);
+      if (!(await link.opened)) {
+        if (links.get(address) === link) links.delete(address);
+        return options.fallback.send(address, cell);
+      }
+      const tag = link.nextTag;
+      link.nextTag = link.nextTag === 0xffffffff ? 1 : link.nextTag + 1;
+      const frame = new Uint8Array(4 + cell.length);
+      new DataView(frame.buffer).setUint32(0, tag);
+      frame.set(cell, 4);
+      return new Promise<Bytes>((resolve, reject) => {
+        const timer: ReturnType<typeof setTimeout> | null =
+          options.timeoutMs === undefined
+            ? null
+            : setTimeout(() => {
+                link.pending.delete(tag);
+                reject(new LinkError(address, 0, "link_timeout", `The relay at ${address} did not answer in time.`));
+              }, options.timeoutMs);
+        const stop = () => {
+          if (timer !== null) clearTimeout(timer);
+        };
+        link.pending.set(tag, {
+          resolve: (answer) => {
+            stop();
+            resolve(answer);
+          },
+          reject: (error) => {
+            stop();
+            reject(error);
+          },
+        });
+        try {
+          link.socket.send(frame);
+        } catch {
+          link.pending.delete(tag);
+          stop();
+          reject(new LinkError(address, 0, "link_failed", `The relay at ${address} closed the link.`));
+        }
+      });
+    },
+    close() {
+      for (const link of links.values()) link.socket.close(1000, "done");
+      links.clear();
+    },
+  };
+}

@@ -12,6 +12,11 @@ import { isProtocolError } from "./errors.ts";
 import { GuardSet, type GuardState, type GuardStore, memoryGuardStore } from "./guards.ts";
 import type { HttpRequestMessage } from "./http-message.ts";
 import { LinkError } from "./link.ts";
+import { EndReason } from "./stream-cell.ts";
+import { type ClientStream, StreamError, StreamMux } from "./stream-mux.ts";
+
+/** Streams one circuit carries at once (the exit allows 64 by default). */
+export const MAX_STREAMS_PER_CIRCUIT = 48;
 import { selectPath } from "./path.ts";
 
 /** A relay that certainly failed (unreachable, gone, refused a handshake) is left out of paths this long. */
@@ -134,6 +139,8 @@ export interface OnionProxyOptions {
   guardReplaceAfterMs?: number;
   /** Never two relays of one deployment host on a circuit (default true; off only on a dev mesh of one deployment). */
   familyRule?: boolean;
+  /** Circuits kept built ahead of time for requests that ask for a circuit of their own (default 0). */
+  spares?: number;
   events?: OnionProxyEvents;
 }
 
@@ -142,6 +149,20 @@ export interface OnionRequestOptions {
   fresh?: boolean;
   /** Keeps background work (a retired circuit's DESTROY, a consensus refresh) alive after the answer. */
   waitUntil?: (promise: Promise<unknown>) => void;
+}
+
+export interface OnionStreamOptions {
+  /**
+   * Streams with different isolation keys never share a circuit (Tor's IsolateSOCKSAuth: the SOCKS
+   * user name and password). The empty key is the default.
+   */
+  isolation?: string;
+}
+
+export interface OnionStream {
+  stream: ClientStream;
+  /** Relay ids of the circuit carrying it, entry first. */
+  path: string[];
 }
 
 export interface OnionResponse {
@@ -154,6 +175,8 @@ export interface OnionResponse {
   reused: boolean;
   /** How long that build took (only when not reused). */
   buildMs?: number;
+  /** True when that circuit was built ahead of time (its build was not on this request's path). */
+  prebuilt?: boolean;
   /** The round trip of the request through the circuit. */
   requestMs: number;
   /** 1 when the first attempt carried it. */
@@ -168,6 +191,9 @@ export class OnionProxy {
   private readonly down = new Map<string, number>();
   private readonly suspect = new Map<string, number>();
   private listed: { document: ConsensusDocument; ids: Set<string> } | null = null;
+  /** Circuits for streams, one pool per isolation key; each circuit with its stream multiplexer. */
+  private readonly streamPools = new Map<string, CircuitPool>();
+  private readonly muxes = new WeakMap<Circuit, StreamMux>();
   private readonly guardStore: GuardStore;
   private guardSet: Promise<GuardSet> | null = null;
 
@@ -175,7 +201,7 @@ export class OnionProxy {
     this.options = options;
     this.guardStore = options.guards ?? memoryGuardStore();
     this.feed = new ConsensusFeed({ fetch: options.consensus, clock: options.clock, maxAgeMs: options.consensusMaxAgeMs });
-    this.pool = new CircuitPool(() => this.build(), options.reuseMs ?? CIRCUIT_REUSE_MS, options.clock, (circuit) => this.fit(circuit));
+    this.pool = new CircuitPool(() => this.build(), { reuseMs: options.reuseMs ?? CIRCUIT_REUSE_MS, clock: options.clock, usable: (circuit) => this.fit(circuit), spares: options.spares ?? 0 });
   }
 
   /** The current verified consensus (fetched when stale). */
@@ -224,7 +250,7 @@ export class OnionProxy {
         const requestMs = timer() - requestStarted;
         this.finish(lease.entry, false, waitUntil);
         const hops = lease.entry.circuit.hops;
-        return { result, hops, path: hops.map((hop) => hop.relay.id), reused: lease.reused, buildMs: lease.reused ? undefined : lease.entry.buildMs, requestMs, attempts: attempt };
+        return { result, hops, path: hops.map((hop) => hop.relay.id), reused: lease.reused, buildMs: lease.reused ? undefined : lease.entry.buildMs, prebuilt: lease.prebuilt ?? false, requestMs, attempts: attempt };
       } catch (error) {
         this.finish(lease.entry, true, waitUntil);
         const failure = requestFailure(error, lease.entry.circuit.hops.map((hop) => hop.relay.id));
@@ -233,9 +259,59 @@ export class OnionProxy {
     }
   }
 
-  /** Destroys the current circuit (the caller shuts down). */
-  close(): Promise<void> {
-    return this.pool.close();
+  /**
+   * Opens a TCP stream to `host:port` through a circuit of its isolation key: the exit resolves
+   * the name and connects. A circuit that fails before the exit answers is replaced, as a request's
+   * would be; the exit's refusal (END: policy, resolution, connection) is final, a StreamError.
+   */
+  async openStream(host: string, port: number, options: OnionStreamOptions = {}): Promise<OnionStream> {
+    const key = options.isolation ?? "";
+    let pool = this.streamPools.get(key);
+    if (!pool) {
+      pool = new CircuitPool(() => this.build(), { reuseMs: this.options.reuseMs ?? CIRCUIT_REUSE_MS, clock: this.options.clock, usable: (circuit) => this.fit(circuit), maxInflight: MAX_STREAMS_PER_CIRCUIT });
+      this.streamPools.set(key, pool);
+    }
+    const maxAttempts = this.options.maxAttempts ?? MAX_ATTEMPTS;
+    const started = this.options.clock();
+    for (let attempt = 1; ; attempt++) {
+      let lease: Awaited<ReturnType<CircuitPool["acquire"]>>;
+      try {
+        lease = await pool.acquire(false);
+      } catch (error) {
+        if (!(error instanceof CircuitBuildError)) throw error;
+        if (!this.after(buildFailure(error), error.cause, "BEGIN", attempt, maxAttempts, started)) throw error.cause;
+        continue;
+      }
+      const { circuit } = lease.entry;
+      let mux = this.muxes.get(circuit);
+      if (!mux) {
+        mux = new StreamMux(circuit);
+        this.muxes.set(circuit, mux);
+      }
+      try {
+        const stream = await mux.open(host, port);
+        // The circuit is held while the stream lives: a retired circuit is destroyed only once its streams are over.
+        const entry = lease.entry;
+        void stream.finished.then(() => {
+          const done = pool!.release(entry);
+          done?.catch(() => {});
+        });
+        return { stream, path: circuit.hops.map((hop) => hop.relay.id) };
+      } catch (error) {
+        const refused = error instanceof StreamError && error.reason !== 0;
+        pool.release(lease.entry);
+        if (refused) throw error;
+        pool.discard(lease.entry);
+        // The circuit failed under the BEGIN: opening a connection twice harms no one (treated as idempotent).
+        const failure = requestFailure(error, circuit.hops.map((hop) => hop.relay.id));
+        if (!this.after(failure, error, "GET", attempt, maxAttempts, started)) throw error instanceof StreamError ? error : new StreamError(EndReason.MISC, error instanceof Error ? error.message : "The circuit failed.");
+      }
+    }
+  }
+
+  /** Destroys the current circuits (the caller shuts down). */
+  async close(): Promise<void> {
+    await Promise.all([this.pool.close(), ...[...this.streamPools.values()].map((pool) => pool.close())]);
   }
 
   /** Records a failed attempt; whether the request goes again. */

@@ -92,7 +92,7 @@ describe("sealRelayCell / openRelayCell", () => {
 
   it("refuses an authentic cell whose command is unknown", async () => {
     const raw = rawKey(5);
-    const sealed = await sealRelayCell(await hmacKey(raw), nonce, { ...cell, command: 9 as RelayCommand });
+    const sealed = await sealRelayCell(await hmacKey(raw), nonce, { ...cell, command: 99 as RelayCommand });
     await expect(openRelayCell(await hmacKey(raw), nonce, sealed)).rejects.toMatchObject({ code: "unknown_command" });
   });
 

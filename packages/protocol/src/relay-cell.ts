@@ -12,6 +12,16 @@ export const RelayCommand = {
   REQUEST: 3,
   RESPONSE: 4,
   ERROR: 5,
+  // Streams (stream-cell.ts): TCP connections the exit opens and relays bytes for.
+  BEGIN: 6,
+  CONNECTED: 7,
+  DATA: 8,
+  END: 9,
+  SENDME: 10,
+  /** Client → exit: a way back for the next backward stream cell (held at the exit until one is ready). */
+  DRAIN: 11,
+  /** Exit → client: the answer that carries no stream cell (nothing was ready). */
+  IDLE: 12,
 } as const satisfies Record<string, number>;
 export type RelayCommand = (typeof RelayCommand)[keyof typeof RelayCommand];
 

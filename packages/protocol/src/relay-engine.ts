@@ -58,6 +58,11 @@ export interface RelayEngineOptions {
   tables: RelayTables;
   link: RelayLink;
   exit: (request: HttpRequestMessage) => Promise<ExitResult>;
+  /** The exit's streams (BEGIN, DATA, END, SENDME, DRAIN on circuits that end here); none: refused. */
+  streams?: {
+    handle(circuit: string, cell: RelayCell): Promise<Omit<SealableRelayCell, "seq">>;
+    close(circuit: string): void;
+  };
   /** Whether this relay may open a link to `address` on a client's EXTEND2 (default: any). */
   mayExtendTo?: (address: string) => boolean;
   clock: () => number;
@@ -128,6 +133,8 @@ export class RelayEngine {
   private forget(linkId: string, neighbour: string): void {
     this.options.tables.deleteCircuit(linkId, neighbour);
     this.keyCache.delete(`${linkId}/${neighbour}`);
+    // Its streams end with it: sockets closed, held DRAINs answered.
+    this.options.streams?.close(`${linkId}/${neighbour}`);
   }
 
   private async create(cell: Extract<Cell, { command: 1 }>, neighbour: string): Promise<Bytes> {
@@ -218,6 +225,21 @@ export class RelayEngine {
         return isLastHop ? this.extend(cell.data, linkId, neighbour) : null;
       case RelayCommand.REQUEST:
         return isLastHop ? this.exitRequest(cell.data) : null;
+      case RelayCommand.BEGIN:
+      case RelayCommand.DATA:
+      case RelayCommand.END:
+      case RelayCommand.SENDME:
+      case RelayCommand.DRAIN: {
+        const { streams } = this.options;
+        if (!isLastHop || !streams) return null;
+        try {
+          return await streams.handle(`${linkId}/${neighbour}`, cell);
+        } catch (error) {
+          // A stream cell that breaks the protocol (past a window, a stream id reused): tear down.
+          if (isProtocolError(error)) return null;
+          throw error;
+        }
+      }
       default:
         return null;
     }

@@ -34,6 +34,13 @@ import {
   toBase64Url,
   toHex,
   utf8,
+  EndReason,
+  encodeBegin,
+  encodeData,
+  encodeEnd,
+  encodeSendme,
+  encodeStreamId,
+  withOrder,
 } from "../src/index.ts";
 
 const label = async (text: string): Promise<Bytes> => new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(`shallot test vector: ${text}`)));
@@ -160,6 +167,27 @@ it.runIf(process.env.GENERATE_VECTORS === "1")("writes the test vectors", async 
 
   const hopMaterial = await Promise.all([1, 2, 3].map(async (i) => new Uint8Array([...(await label(`hop ${i} a`)), ...(await label(`hop ${i} b`)), ...(await label(`hop ${i} c`)), ...(await label(`hop ${i} d`)), ...(await label(`hop ${i} e`))])));
   write("circuit.json", await circuitVector(hopMaterial, (await label("entry nonce")).subarray(0, 16)));
+
+  // Stream cells: the data of each relay command (forward as the client sends it, backward with its
+  // order), and one sealed forward DATA cell.
+  const flat = (parts: Bytes | Bytes[]) => toHex(parts instanceof Uint8Array ? parts : new Uint8Array(parts.flatMap((part) => [...part])));
+  const streamBytes = pattern(40, 13);
+  write("streams.json", {
+    data: [
+      { name: "BEGIN to example.com:443", command: RelayCommand.BEGIN, direction: "forward", fields: { streamId: 1, host: "example.com", port: 443 }, data: toHex(encodeBegin({ streamId: 1, host: "example.com", port: 443 })) },
+      { name: "BEGIN to a bracketed IPv6 literal", command: RelayCommand.BEGIN, direction: "forward", fields: { streamId: 0x1234, host: "[2001:db8::1]", port: 80 }, data: toHex(encodeBegin({ streamId: 0x1234, host: "[2001:db8::1]", port: 80 })) },
+      { name: "CONNECTED answering BEGIN (order 0)", command: RelayCommand.CONNECTED, direction: "backward", fields: { order: 0, streamId: 1 }, data: flat(withOrder(0, encodeStreamId(1))) },
+      { name: "forward DATA", command: RelayCommand.DATA, direction: "forward", fields: { streamId: 1, bytes: toHex(streamBytes) }, data: flat(encodeData({ streamId: 1, bytes: streamBytes })) },
+      { name: "backward DATA, the 7th cell to leave the exit's queue", command: RelayCommand.DATA, direction: "backward", fields: { order: 7, streamId: 1, bytes: toHex(streamBytes) }, data: flat(withOrder(7, encodeData({ streamId: 1, bytes: streamBytes }))) },
+      { name: "backward END DONE", command: RelayCommand.END, direction: "backward", fields: { order: 8, streamId: 1, reason: EndReason.DONE }, data: flat(withOrder(8, encodeEnd({ streamId: 1, reason: EndReason.DONE }))) },
+      { name: "forward END DONE", command: RelayCommand.END, direction: "forward", fields: { streamId: 2, reason: EndReason.DONE }, data: toHex(encodeEnd({ streamId: 2, reason: EndReason.DONE })) },
+      { name: "forward stream SENDME of 128 KiB", command: RelayCommand.SENDME, direction: "forward", fields: { streamId: 1, increment: 131072 }, data: toHex(encodeSendme({ streamId: 1, increment: 131072 })) },
+      { name: "backward circuit SENDME of 512 KiB", command: RelayCommand.SENDME, direction: "backward", fields: { order: 9, streamId: 0, increment: 524288 }, data: flat(withOrder(9, encodeSendme({ streamId: 0, increment: 524288 }))) },
+      { name: "DRAIN", command: RelayCommand.DRAIN, direction: "forward", fields: {}, data: "" },
+      { name: "IDLE", command: RelayCommand.IDLE, direction: "backward", fields: {}, data: "" },
+    ],
+    sealed: await relayCellVector("forward DATA sealed for the exit", macKey, cellNonce, RelayCommand.DATA, 5, new Uint8Array(encodeData({ streamId: 1, bytes: streamBytes }).flatMap((part) => [...part]))),
+  });
 
   const linkId = (await label("link id")).subarray(0, 16);
   const relayCellPayload = pattern(512, 11);

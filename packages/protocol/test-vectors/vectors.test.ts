@@ -25,6 +25,13 @@ import {
   openRelayCell,
   relayIdFor,
   sealRelayCell,
+  decodeBegin,
+  decodeData,
+  decodeEnd,
+  decodeSendme,
+  decodeStreamId,
+  encodeBegin,
+  splitOrder,
   computeConsensus,
   consensusSigningBytes,
   openVote,
@@ -100,6 +107,7 @@ const circuit = load<CircuitVector>("circuit.json");
 const cells = load<{ vectors: CellVector[] }>("cells.json").vectors;
 const descriptors = load<{ vectors: DescriptorVector[] }>("descriptor.json").vectors;
 const consensus = load<ConsensusVector>("consensus.json");
+const streams = load<{ data: { name: string; command: number; direction: "forward" | "backward"; fields: Record<string, unknown>; data: string }[]; sealed: RelayCellVector }>("streams.json");
 
 describe("key import", () => {
   it("derives X25519 public keys and the shared secret of RFC 7748 section 6.1", async () => {
@@ -247,5 +255,47 @@ describe("votes and consensus vector", () => {
     const keep = (n: number) => ({ ...consensus.signed, signatures: consensus.signed.signatures.slice(0, n) });
     await expect(verifyConsensus(keep(2), consensus.authorityKeys, consensus.rules.published)).resolves.toBeDefined();
     await expect(verifyConsensus(keep(1), consensus.authorityKeys, consensus.rules.published)).rejects.toMatchObject({ code: "bad_signature" });
+  });
+});
+
+describe.each(streams.data)("stream cell vector: $name", (vector) => {
+  it("decodes to its fields and encodes back to the same bytes", () => {
+    const bytes = fromHex(vector.data);
+    const { order, rest } = vector.direction === "backward" && vector.command !== 12 ? splitOrder(bytes) : { order: undefined, rest: bytes };
+    const fields: Record<string, unknown> = { ...(order === undefined ? {} : { order }) };
+    switch (vector.command) {
+      case 6:
+        Object.assign(fields, decodeBegin(rest));
+        expect(toHex(encodeBegin(decodeBegin(rest)))).toBe(vector.data);
+        break;
+      case 7:
+        fields.streamId = decodeStreamId(rest);
+        break;
+      case 8: {
+        const data = decodeData(rest);
+        Object.assign(fields, { streamId: data.streamId, bytes: toHex(data.bytes) });
+        break;
+      }
+      case 9:
+        Object.assign(fields, decodeEnd(rest));
+        break;
+      case 10:
+        Object.assign(fields, decodeSendme(rest));
+        break;
+      default:
+        expect(bytes.length).toBe(0);
+    }
+    expect(fields).toEqual(vector.fields);
+  });
+});
+
+describe("sealed stream cell vector", () => {
+  it("seals to the same plaintext and opens to its DATA", async () => {
+    const v = streams.sealed;
+    const mac = await crypto.subtle.importKey("raw", fromHex(v.macKey), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const sealed = await sealRelayCell(mac, fromHex(v.nonce), { command: v.command as RelayCommand, seq: v.seq, data: fromHex(v.data) });
+    expect(toHex(sealed)).toBe(v.sealed);
+    const opened = await openRelayCell(mac, fromHex(v.nonce), sealed);
+    expect(decodeData(opened!.data).streamId).toBe(1);
   });
 });

@@ -33,7 +33,7 @@ let session: { key: string; proxy: OnionProxy } | null = null;
 
 function onionProxy(env: Env, localPrefix: string): OnionProxy {
   const config = readConfig(env);
-  const key = `${localPrefix}|${config.circuitReuseMs}|${env.DIRECTORY_AUTHORITIES ?? ""}|${config.familyRule}`;
+  const key = `${localPrefix}|${config.circuitReuseMs}|${config.spareCircuits}|${env.DIRECTORY_AUTHORITIES ?? ""}|${config.familyRule}`;
   if (session?.key !== key) {
     const proxy = new OnionProxy({
       transport: gatewayTransport(env, localPrefix),
@@ -44,6 +44,8 @@ function onionProxy(env: Env, localPrefix: string): OnionProxy {
       // Entry guards kept in the gateway's Durable Object, across isolates and restarts.
       guards: gatewayGuardStore(env, config.linkTimeoutMs),
       familyRule: config.familyRule,
+      // A circuit built ahead of time, so "onion-new-circuit: 1" does not wait for a build.
+      spares: config.spareCircuits,
     });
     session = { key, proxy };
   }
@@ -83,7 +85,9 @@ export async function sendAnonymously(
   const proxy = onionProxy(env, localPrefix);
   try {
     const sent = await proxy.request(message, options);
-    const timing = `${sent.buildMs === undefined ? "" : `circuit-build;dur=${sent.buildMs}, `}circuit-request;dur=${sent.requestMs}`;
+    // A circuit built ahead of time still reports its build, marked as not on this request's path.
+    const build = sent.buildMs === undefined ? "" : `circuit-build;dur=${sent.buildMs}${sent.prebuilt ? ';desc="ahead of time"' : ""}, `;
+    const timing = `${build}circuit-request;dur=${sent.requestMs}`;
     return { result: sent.result, path: sent.path, timing };
   } catch (error) {
     return failure(error);

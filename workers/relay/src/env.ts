@@ -2,6 +2,7 @@
 
 import { type Authority, AuthorityListError, type ExitPolicy, parseAuthorities } from "@shallot/protocol";
 import * as v from "valibot";
+import { isHttpUrl } from "@shallot/protocol";
 import type { GatewayState } from "./gateway-state.ts";
 import type { Relay } from "./relay.ts";
 
@@ -36,6 +37,7 @@ export interface Env {
   PING_INTERVAL_MS?: string;
   CIRCUIT_IDLE_MS?: string;
   CIRCUIT_REUSE_MS?: string;
+  SPARE_CIRCUITS?: string;
   EXIT_TIMEOUT_MS?: string;
   LINK_TIMEOUT_MS?: string;
   MAX_CIRCUITS?: string;
@@ -45,9 +47,17 @@ export interface Env {
   RELAY_CREATE_RATE?: string;
   MAX_INFLIGHT_CELLS?: string;
   MAX_INFLIGHT_BYTES?: string;
+  EXIT_PORTS?: string;
+  DOH_URL?: string;
+  STREAM_HOLD_MS?: string;
+  STREAM_CONNECT_TIMEOUT_MS?: string;
+  STREAM_IDLE_MS?: string;
+  MAX_STREAMS?: string;
+  MAX_STREAMS_PER_CIRCUIT?: string;
 }
 
 const positive = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d+$/), v.transform(Number), v.minValue(1)), String(fallback));
+const count = (fallback: number) => v.optional(v.pipe(v.string(), v.regex(/^\d{1,3}$/), v.transform(Number), v.maxValue(16)), String(fallback));
 const flag = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transform((s) => s === "true" || s === "1")), "false");
 
 const on = v.optional(v.pipe(v.picklist(["true", "false", "1", "0"]), v.transform((s) => s === "true" || s === "1")), "true");
@@ -61,6 +71,7 @@ const ConfigSchema = v.object({
   PING_INTERVAL_MS: positive(10_000),
   CIRCUIT_IDLE_MS: positive(120_000),
   CIRCUIT_REUSE_MS: positive(10_000),
+  SPARE_CIRCUITS: count(1),
   EXIT_TIMEOUT_MS: positive(30_000),
   LINK_TIMEOUT_MS: positive(5_000),
   MAX_CIRCUITS: positive(10_000),
@@ -68,8 +79,15 @@ const ConfigSchema = v.object({
   CREATE_RATE: positive(20),
   RELAY_CREATE_BURST: positive(400),
   RELAY_CREATE_RATE: positive(100),
-  MAX_INFLIGHT_CELLS: positive(256),
+  MAX_INFLIGHT_CELLS: positive(1024),
   MAX_INFLIGHT_BYTES: positive(96 * 1024 * 1024),
+  EXIT_PORTS: v.optional(v.pipe(v.string(), v.regex(/^(\*|\d{1,5}(-\d{1,5})?(,\s*\d{1,5}(-\d{1,5})?)*)$/)), "80,443"),
+  DOH_URL: v.optional(v.pipe(v.string(), v.url(), v.check(isHttpUrl)), "https://cloudflare-dns.com/dns-query"),
+  STREAM_HOLD_MS: positive(1_000),
+  STREAM_CONNECT_TIMEOUT_MS: positive(10_000),
+  STREAM_IDLE_MS: positive(300_000),
+  MAX_STREAMS: positive(256),
+  MAX_STREAMS_PER_CIRCUIT: positive(64),
 });
 
 export interface RelayConfig {
@@ -86,6 +104,8 @@ export interface RelayConfig {
   pingIntervalMs: number;
   circuitIdleMs: number;
   circuitReuseMs: number;
+  /** Circuits the gateway keeps built ahead of time for onion-new-circuit requests (0 to 16). */
+  spareCircuits: number;
   exitTimeoutMs: number;
   /** Deadline of a hop-to-hop exchange of a control cell; a RELAY cell may also wait for the exit's fetch. */
   linkTimeoutMs: number;
@@ -101,6 +121,17 @@ export interface RelayConfig {
   maxInflightCells: number;
   /** Bytes of cells and bodies held at once by the whole isolate (every relay and the gateway in it). */
   maxInflightBytes: number;
+  /** The ports the exit connects to (streams) and fetches from: "80,443" (Tor's reduced policy), ranges, or "*". */
+  exitPorts: string;
+  /** Where the exit resolves names under the production policy (DNS-over-HTTPS, JSON). */
+  dohUrl: string;
+  /** How long the exit holds a DRAIN waiting for a backward stream cell. */
+  streamHoldMs: number;
+  streamConnectTimeoutMs: number;
+  /** A stream with no byte either way for this long is closed. */
+  streamIdleMs: number;
+  maxStreams: number;
+  maxStreamsPerCircuit: number;
 }
 
 const parsedConfigs = new WeakMap<Env, RelayConfig>();
@@ -141,6 +172,7 @@ function parseConfig(env: Env): RelayConfig {
     pingIntervalMs: c.PING_INTERVAL_MS,
     circuitIdleMs: c.CIRCUIT_IDLE_MS,
     circuitReuseMs: c.CIRCUIT_REUSE_MS,
+    spareCircuits: c.SPARE_CIRCUITS,
     exitTimeoutMs: c.EXIT_TIMEOUT_MS,
     linkTimeoutMs: c.LINK_TIMEOUT_MS,
     maxCircuits: c.MAX_CIRCUITS,
@@ -150,5 +182,12 @@ function parseConfig(env: Env): RelayConfig {
     relayCreateRate: c.RELAY_CREATE_RATE,
     maxInflightCells: c.MAX_INFLIGHT_CELLS,
     maxInflightBytes: c.MAX_INFLIGHT_BYTES,
+    exitPorts: c.EXIT_PORTS,
+    dohUrl: c.DOH_URL,
+    streamHoldMs: c.STREAM_HOLD_MS,
+    streamConnectTimeoutMs: c.STREAM_CONNECT_TIMEOUT_MS,
+    streamIdleMs: c.STREAM_IDLE_MS,
+    maxStreams: c.MAX_STREAMS,
+    maxStreamsPerCircuit: c.MAX_STREAMS_PER_CIRCUIT,
   };
 }

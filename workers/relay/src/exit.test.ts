@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { FORWARDED_REQUEST_HEADERS, utf8 } from "@shallot/protocol";
 import { performExitRequest } from "./exit.ts";
 
-const production = { allowPrivateDestinations: false, maxBodyBytes: 1024, exitTimeoutMs: 5_000, exitPolicy: "public" as const };
+const production = { allowPrivateDestinations: false, maxBodyBytes: 1024, exitTimeoutMs: 5_000, exitPolicy: "public" as const, exitPorts: "*" };
 const origin = () => (env as unknown as Cloudflare.Env).ORIGIN_URL;
 
 describe("the exit", () => {

@@ -3,6 +3,7 @@
 
 import { type ExitError, type ExitResult, type HttpRequestMessage, classifyDestination, endToEndHeaders, forwardedRequestHeaders } from "@shallot/protocol";
 import { DeadlineError, withDeadline } from "./deadline.ts";
+import { parsePorts } from "./exit-socket.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
 
@@ -13,7 +14,7 @@ const refusePrivate = () => refuse("destination_refused", "The exit policy refus
 export const EGRESS_REFUSED_HEADER = "shallot-egress-refused";
 export const EGRESS_FAILED_HEADER = "shallot-egress-failed";
 
-export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs" | "exitPolicy">): Promise<ExitResult> {
+export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs" | "exitPolicy" | "exitPorts">): Promise<ExitResult> {
   // A relay that published the exit policy "none" (no Exit flag) is no exit for anyone.
   if (config.exitPolicy === "none") return refuse("destination_refused", "This relay's exit policy refuses every destination.", 403);
   let url: URL;
@@ -24,6 +25,8 @@ export async function performExitRequest(request: HttpRequestMessage, config: Pi
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return refuse("invalid_url", "The exit only fetches http and https URLs.", 400);
   if (!config.allowPrivateDestinations && classifyDestination(url) === "private") return refusePrivate();
+  const port = url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
+  if (!parsePorts(config.exitPorts)(port)) return refuse("destination_refused", `The exit policy refuses port ${port}.`, 403);
   if (request.body.length > config.maxBodyBytes) return refuse("body_too_large", "The request body exceeds the exit's limit.", 413);
 
   try {

@@ -78,6 +78,14 @@ app.delete("/relays/:id", requireAdmin, async (c) => {
   return c.json({ id: c.req.param("id"), retired: true });
 });
 
+// A client's WebSocket link to a relay (docs/protocol.md section 4): cells both ways on one connection.
+app.get("/relays/:id/link", async (c) => {
+  const stub = relayStub(c.env, c.req.param("id"));
+  if (!stub) return unknownRelay();
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") return errorResponse(426, "upgrade_required", "The link endpoint speaks WebSocket.");
+  return stub.fetch(c.req.raw);
+});
+
 app.use("/relays/:id/cell", cellCors);
 app.post("/relays/:id/cell", async (c) => {
   const stub = relayStub(c.env, c.req.param("id"));

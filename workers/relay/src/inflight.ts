@@ -26,3 +26,14 @@ export function claimBytes(bytes: number, limit: number): Claim | null {
 
 /** Bytes claimed now (for tests and the status of a relay). */
 export const bytesHeld = (): number => held;
+
+/** Holds `bytes` without a claim object (for buffers that come and go in pieces); false past `limit`. */
+export function holdBytes(bytes: number, limit: number): boolean {
+  if (bytes > 0 && held + bytes > limit) return false;
+  held += bytes;
+  return true;
+}
+
+export function releaseBytes(bytes: number): void {
+  held -= bytes;
+}

@@ -4,8 +4,10 @@
 
 import { DurableObject } from "cloudflare:workers";
 import {
+  CELL_HEADER_BYTES,
   CLIENT_NEIGHBOUR,
   CellCommand,
+  ExitStreams,
   DestroyReason,
   RateLimiter,
   cellErrorStatus,
@@ -28,7 +30,9 @@ import {
 import { publishDescriptor, retireDescriptor } from "./directory-client.ts";
 import { type Env, readConfig } from "./env.ts";
 import { performExitRequest } from "./exit.ts";
-import { claimBytes } from "./inflight.ts";
+import { connectExitSocket, parsePorts, streamPolicy } from "./exit-socket.ts";
+import { errorResponse } from "./http-error.ts";
+import { claimBytes, holdBytes, releaseBytes } from "./inflight.ts";
 import { sendCell } from "./link.ts";
 import { RelayStore } from "./relay-store.ts";
 import { WorkQueue } from "./work-queue.ts";
@@ -77,6 +81,10 @@ export class Relay extends DurableObject<Env> {
   /** Cells this relay is working on now. */
   private inflight = 0;
   private createsByNeighbour: RateLimiter | null = null;
+  /** The streams of circuits that end here (sockets live in memory only: an evicted exit loses them). */
+  private streams: ExitStreams | null = null;
+  /** Cells in flight per client WebSocket link, at most this many. */
+  private static readonly LINK_INFLIGHT = 64;
   private creates: RateLimiter | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -95,6 +103,24 @@ export class Relay extends DurableObject<Env> {
   private async load(id: string, address: string, identity: KeyPair, onion: KeyPair): Promise<LoadedRelay> {
     const localPrefix = address.slice(0, address.length - id.length);
     const config = readConfig(this.env);
+    const socketConfig = { allowPrivateDestinations: config.allowPrivateDestinations, dohUrl: config.dohUrl, resolveTimeoutMs: config.linkTimeoutMs };
+    this.streams = new ExitStreams({
+      connect: (host, port, signal) => connectExitSocket(host, port, signal, socketConfig),
+      policy: streamPolicy(parsePorts(config.exitPorts), config.allowPrivateDestinations),
+      clock: Date.now,
+      timer: (ms, fn) => {
+        const handle = setTimeout(fn, ms);
+        return () => clearTimeout(handle);
+      },
+      holdMs: config.streamHoldMs,
+      connectTimeoutMs: config.streamConnectTimeoutMs,
+      idleMs: config.streamIdleMs,
+      maxStreams: config.maxStreams,
+      maxStreamsPerCircuit: config.maxStreamsPerCircuit,
+      // Buffered stream bytes are charged to the isolate's budget like cells in flight.
+      claim: (bytes) => holdBytes(bytes, config.maxInflightBytes),
+      release: releaseBytes,
+    });
     const link = { localPrefix, relays: this.env.RELAY, neighbour: id, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs + config.exitTimeoutMs };
     const engine = new RelayEngine({
       identity: { id, relayId: fromHex(id), onionKey: onion },
@@ -102,6 +128,7 @@ export class Relay extends DurableObject<Env> {
       clock: Date.now,
       link: { send: (next, cell) => sendCell(next, cell, link) },
       exit: (request) => performExitRequest(request, readConfig(this.env)),
+      streams: this.streams,
       mayExtendTo: (next) => readConfig(this.env).allowPrivateRelays || classifyDestination(new URL(next)) === "public",
     });
     return { id, address, identity, onion, engine };
@@ -193,6 +220,49 @@ export class Relay extends DurableObject<Env> {
     return null;
   }
 
+  /**
+   * A client's WebSocket link (GET <address>/link): each binary frame is a 4-byte tag and a link cell;
+   * each answer is the same tag and the answering cell, or a text frame `{tag, status, error,
+   * message}` for a refusal. Cells are worked on concurrently and answered as they finish, so a
+   * DRAIN held at the exit holds up nothing else.
+   */
+  override async fetch(request: Request): Promise<Response> {
+    if (!this.relay || this.retiring) return errorResponse(404, "unknown_relay", "No relay with that id serves here.");
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return errorResponse(426, "upgrade_required", "The link endpoint speaks WebSocket.");
+    const [client, server] = Object.values(new WebSocketPair()) as [WebSocket, WebSocket];
+    server.accept();
+    server.binaryType = "arraybuffer";
+    // Held in memory for rate limiting only, as for the cell route.
+    const source = request.headers.get("cf-connecting-ip") ?? undefined;
+    let inflight = 0;
+    server.addEventListener("message", (event) => {
+      if (typeof event.data === "string" || event.data.byteLength < 4 + CELL_HEADER_BYTES) {
+        server.close(1003, "Frames are a 4-byte tag and a link cell.");
+        return;
+      }
+      const frame = new Uint8Array(event.data);
+      const tag = frame.slice(0, 4);
+      const refuse = (result: { status: number; error: string; message: string; retryAfter?: number }) =>
+        server.send(JSON.stringify({ tag: new DataView(tag.buffer).getUint32(0), status: result.status, error: result.error, message: result.message, retryAfter: result.retryAfter }));
+      if (inflight >= Relay.LINK_INFLIGHT) return refuse({ status: 503, error: "relay_busy", message: "Too many cells in flight on this link.", retryAfter: 1 });
+      inflight++;
+      void this.handleCell(frame.slice(4), CLIENT_NEIGHBOUR, source)
+        .then((result) => {
+          if (!result.ok) return refuse(result);
+          const answer = new Uint8Array(4 + result.cell.length);
+          answer.set(tag);
+          answer.set(result.cell, 4);
+          server.send(answer);
+        })
+        .catch(() => refuse({ status: 500, error: "internal_error", message: "The relay could not process the cell." }))
+        .finally(() => inflight--);
+    });
+    // No permessage-deflate (which Node and browsers offer): cells are ciphertext, so compressing
+    // them only costs CPU at both ends. An extension list that names none workerd implements
+    // agrees to none, and workerd leaves the header out of the 101.
+    return new Response(null, { status: 101, webSocket: client, headers: { "sec-websocket-extensions": "identity" } });
+  }
+
   /** Row counts of the key and transfer tables (for status and tests). */
   async tableCounts(): Promise<{ keys: number; transfers: number }> {
     return this.store.counts();
@@ -232,6 +302,12 @@ export class Relay extends DurableObject<Env> {
     const config = readConfig(this.env);
     const before = Date.now() - config.circuitIdleMs;
     this.store.deleteIdleEnds(before);
+    // Streams idle too long end; streams of circuits that are gone (expired above) close.
+    this.streams?.expire(Date.now());
+    for (const key of this.streams?.circuitKeys() ?? []) {
+      const at = key.lastIndexOf("/");
+      if (!this.store.getKeys(key.slice(0, at), key.slice(at + 1))) this.streams?.close(key);
+    }
     // The rest have a next hop that must hear DESTROY: rows go now, DESTROYs in the background.
     for (const { linkId, neighbour } of this.store.idleCircuits(before, EXPIRY_BATCH)) this.owe(relay.engine.forgetCircuit(linkId, neighbour, DestroyReason.TIMEOUT));
     // To every authority at once, each within the link deadline: a slow one delays no other.

@@ -43,10 +43,19 @@ describe("circuits across Relay Durable Objects", () => {
     ]);
   });
 
-  it("keeps serving a circuit after all its relays are evicted and restarted", async () => {
-    const { circuit, ids } = await circuitThrough();
+  it("tears down, rather than risk a replay, a circuit whose exit was evicted (its replay window was in memory), and builds anew", async () => {
+    const { circuit, ids, relays } = await circuitThrough();
+    expect((await circuit.request({ method: "GET", url: `${origin()}/before`, headers: [], body: new Uint8Array(0) })).ok).toBe(true);
     for (const id of ids) await evictDurableObject(relayStub(id));
-    const result = await circuit.request({ method: "GET", url: `${origin()}/after-restart`, headers: [], body: new Uint8Array(0) });
+    await expect(circuit.request({ method: "GET", url: `${origin()}/after-restart`, headers: [], body: new Uint8Array(0) })).rejects.toMatchObject({ code: "circuit_destroyed" });
+    expect(await counts(ids)).toEqual([
+      { keys: 0, transfers: 0 },
+      { keys: 0, transfers: 0 },
+      { keys: 0, transfers: 0 },
+    ]);
+    // The relays themselves came back with their keys: a new circuit through them works.
+    const again = await Circuit.build(relays, clientTransport, { clock: Date.now });
+    const result = await again.request({ method: "GET", url: `${origin()}/after-restart`, headers: [], body: new Uint8Array(0) });
     expect(result.ok && JSON.parse(fromUtf8(result.response.body)).url).toBe("/after-restart");
   });
 

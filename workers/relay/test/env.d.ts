@@ -8,6 +8,9 @@ declare global {
       TARPIT: string;
       /** Production-policy suite only: names its egress resolver maps to non-public addresses (JSON). */
       HOSTILE_NAMES?: string;
+      /** The TCP servers streams reach (JSON: echo, big, flood). */
+      TCP_PORTS: string;
+      FLOOD_URL?: string;
     }
   }
 }

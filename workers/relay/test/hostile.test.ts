@@ -138,13 +138,14 @@ describe("bounded work per relay", () => {
   });
 
   it("works on at most MAX_INFLIGHT_CELLS cells at once: the next gets 503 relay_busy with Retry-After", async () => {
+    const limit = Number(testEnv().MAX_INFLIGHT_CELLS);
     const entry = await addRelay();
     const circuits = [];
-    for (let i = 0; i < 7; i++) circuits.push(await Circuit.build([entry, tarpit()], clientTransport, { clock: Date.now }));
+    for (let i = 0; i <= limit; i++) circuits.push(await Circuit.build([entry, tarpit()], clientTransport, { clock: Date.now }));
     const heldBefore = (await state()).tarpit.held;
-    const held = circuits.slice(0, 6).map((circuit) => circuit.request(get("/held")).catch((error: unknown) => error));
-    await expect.poll(async () => (await state()).tarpit.held, { timeout: 5_000 }).toBeGreaterThanOrEqual(heldBefore + 6);
-    await expect(circuits[6]!.request(get("/one-too-many"))).rejects.toMatchObject({ code: "relay_busy", status: 503 });
+    const held = circuits.slice(0, limit).map((circuit) => circuit.request(get("/held")).catch((error: unknown) => error));
+    await expect.poll(async () => (await state()).tarpit.held, { timeout: 5_000 }).toBeGreaterThanOrEqual(heldBefore + limit);
+    await expect(circuits[limit]!.request(get("/one-too-many"))).rejects.toMatchObject({ code: "relay_busy", status: 503 });
     await Promise.all(held);
     // The held cells ended at their deadline: the relay takes cells again.
     expect((await postCell(entry, await create2(entry))).status).toBe(200);

@@ -7,7 +7,7 @@
 //   extend a circuit to it) and then never answers another cell.
 
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { type AddressInfo, type Server as TcpServer, createServer as createTcpServer } from "node:net";
 import type { TestProject } from "vitest/node";
 import {
   CellCommand,
@@ -26,10 +26,18 @@ declare module "vitest" {
   export interface ProvidedContext {
     originUrl: string;
     tarpit: Descriptor;
+    /** TCP servers for streams: echo (answers what it reads), big (sends BIG_BYTES then closes), flood (never stops). */
+    tcpPorts: { echo: number; big: number; flood: number };
+    /** Bytes the flood server has written so far: its socket stalls once nobody reads. */
+    floodUrl: string;
   }
 }
 
 type DirectoryMode = "down" | "up" | "stall";
+
+/** Bytes the `big` TCP server sends: a 10 MiB download, byte for byte. */
+export const BIG_BYTES = 10 * 1024 * 1024;
+let floodState = () => 0;
 
 const readBody = (request: IncomingMessage) =>
   new Promise<Buffer>((resolve) => {
@@ -41,6 +49,16 @@ const readBody = (request: IncomingMessage) =>
 const json = (response: ServerResponse, status: number, body: unknown) => {
   response.writeHead(status, { "content-type": "application/json" });
   response.end(JSON.stringify(body));
+};
+
+/** Names a hostile DNS would resolve to non-public addresses (the production suite's egress and DoH use them). */
+export const hostileNames: Record<string, string> = {
+  "loopback.evil.test": "127.0.0.1",
+  "loopback6.evil.test": "::1",
+  "metadata.evil.test": "169.254.169.254",
+  "lan.evil.test": "192.168.1.20",
+  "mapped.evil.test": "::ffff:10.0.0.1",
+  "unroutable.public.test": "192.0.2.10",
 };
 
 export default async function setup(project: TestProject) {
@@ -63,10 +81,20 @@ export default async function setup(project: TestProject) {
     const body = await readBody(request);
     if (url.startsWith("/control/")) {
       if (url === "/control/state") return json(response, 200, { pings, stalledPings, origin, tarpit });
+      if (url === "/control/flood") return json(response, 200, { written: floodState() });
       const mode = /^\/control\/directory\/(down|up|stall)$/.exec(url)?.[1] as DirectoryMode | undefined;
       if (!mode) return json(response, 404, { error: "no_such_control" });
       directoryMode = mode;
       return json(response, 200, { mode });
+    }
+    if (url.startsWith("/dns-query?")) {
+      // DNS-over-HTTPS (JSON) for the names the production suite makes hostile: what its exits resolve.
+      const query = new URL(url, "http://x").searchParams;
+      const address = hostileNames[query.get("name") ?? ""];
+      const family = query.get("type") === "AAAA" ? 28 : 1;
+      const answers = address && (address.includes(":") ? 28 : 1) === family ? [{ name: query.get("name"), type: family, data: address }] : [];
+      response.writeHead(200, { "content-type": "application/dns-json" });
+      return response.end(JSON.stringify({ Status: answers.length || address ? 0 : 3, Answer: answers }));
     }
     if (url === "/authority/log") return json(response, 200, published);
     const authority = /^\/authority\/([a-z]+)\/(descriptors|consensus)/.exec(url);
@@ -126,8 +154,37 @@ export default async function setup(project: TestProject) {
     identityKey: toBase64Url(identity.publicKey),
     published: Date.now(),
   });
+  // TCP servers the exits' streams connect to.
+  const big = Buffer.alloc(BIG_BYTES);
+  for (let i = 0; i < big.length; i++) big[i] = Math.imul(i, 2654435761) >>> 24;
+  let floodWritten = 0;
+  const tcp: TcpServer[] = [
+    createTcpServer((socket) => socket.on("error", () => {}).pipe(socket)),
+    createTcpServer((socket) => {
+      socket.on("error", () => {});
+      socket.end(big);
+    }),
+    createTcpServer((socket) => {
+      socket.on("error", () => {});
+      const chunk = Buffer.alloc(64 * 1024, 1);
+      const pump = () => {
+        while (!socket.destroyed) {
+          floodWritten += chunk.length;
+          if (!socket.write(chunk)) return void socket.once("drain", pump);
+        }
+      };
+      pump();
+    }),
+  ];
+  await Promise.all(tcp.map((server) => new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))));
+  const [echo, bigPort, flood] = tcp.map((server) => (server.address() as AddressInfo).port) as [number, number, number];
+  project.provide("tcpPorts", { echo, big: bigPort, flood });
+  project.provide("floodUrl", `${originUrl}/control/flood`);
+  floodState = () => floodWritten;
+
   return () =>
     new Promise<void>((resolve) => {
+      for (const server of tcp) server.close();
       for (const response of held) response.destroy();
       server.closeAllConnections();
       server.close(() => resolve());

@@ -1,6 +1,8 @@
 // `onion register` and `onion login`: the auth flows of docs/auth.md, computed here (the password
 // never leaves this process) and carried to the auth server through a circuit built here, encrypted
-// end to end (Oblivious HTTP) to the server's key from this machine's configuration.
+// end to end (Oblivious HTTP) to the server's key from this machine's configuration. An https://
+// server is reached over a stream with TLS run here (the exit sees its host and port only); an
+// http:// one by requests the exit performs.
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -10,9 +12,16 @@ import { buildCircuit, describeConsensus } from "../build-circuit.ts";
 import { fetchConsensus, resolveNetwork } from "../directory.ts";
 import { guardFileStore } from "../guard-file.ts";
 import { CliError, UsageError } from "../errors.ts";
-import { type Progress, progressOn, write } from "../output.ts";
+import { cliOnionProxy } from "../onion-proxy.ts";
+import { type Progress, progressOn, shortId, write } from "../output.ts";
 import { readStdin } from "../read-input.ts";
+import { StreamAgent, openTlsStream, sendHttps } from "../streams/https.ts";
+import { describeRefusal } from "../streams/refusal.ts";
+import { trustContext } from "../streams/tls.ts";
 import { httpTransport } from "../transport.ts";
+
+/** Largest answer read from the auth server (its answers are a few hundred bytes). */
+export const MAX_AUTH_ANSWER_BYTES = 256 * 1024;
 
 export const DEV_AUTH_URL = "http://127.0.0.1:8789";
 /** Written by scripts/mesh.mjs the first time the dev mesh runs (git-ignored): its publicKey is the dev auth server's. */
@@ -84,25 +93,78 @@ function refused(what: string, answer: { status: number; body: unknown }): CliEr
   return new CliError(code, `${what} refused by the auth server (${answer.status} ${code}): ${message}`, answer.status >= 500 ? answer.status : 502);
 }
 
-async function withCircuit<T>(options: AuthOptions, progress: Progress, use: (circuit: Circuit) => Promise<T>): Promise<T> {
+/** The encapsulated POSTs to `server`, through a circuit built for them; everything is torn down after `use`. */
+async function withPost<T>(options: AuthOptions, server: AuthServer, progress: Progress, use: (post: EncapsulatedPost) => Promise<T>): Promise<T> {
   const config = resolveNetwork(options);
+  if (new URL(server.url).protocol === "https:") {
+    const context = trustContext(options.cacert);
+    const proxy = cliOnionProxy(config, progress);
+    const agent = new StreamAgent(async () => {
+      try {
+        const { socket, path } = await openTlsStream(proxy, new URL(server.url), context);
+        progress.line(`TLS with ${new URL(server.url).host} over a stream through circuit ${path.map(shortId).join(",")}, certificate verified`);
+        return socket;
+      } catch (error) {
+        if (error instanceof CliError) throw error;
+        const refusal = describeRefusal(error, new URL(server.url).host);
+        throw new CliError(refusal.error, refusal.message, refusal.status);
+      }
+    });
+    try {
+      return await use(streamPost(agent, server.url));
+    } finally {
+      agent.destroy();
+      await proxy.close().catch(() => {});
+    }
+  }
   const { document, signers } = await fetchConsensus(config);
   progress.line(describeConsensus(document, signers.length, config.authorities.length, Date.now()));
   const circuit = await buildCircuit(document, httpTransport(), { progress, guards: guardFileStore(config), familyRule: config.familyRule });
   try {
-    return await use(circuit);
+    return await use(circuitPost(circuit, server.url));
   } finally {
     await circuit.destroy().catch(() => {});
   }
+}
+
+/** Encapsulated requests to an https:// auth server, over TLS on streams of `agent`. */
+export function streamPost(agent: StreamAgent, server: string): EncapsulatedPost {
+  const url = new URL(`${server}${OHTTP_PATH}`);
+  return async (body, contentType) => {
+    let response: Awaited<ReturnType<typeof sendHttps>>;
+    try {
+      response = await sendHttps(agent, url, { method: "POST", headers: [["content-type", contentType]], body });
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      throw new CliError("auth_unreachable", `The connection to the auth server at ${server} failed before an answer.`);
+    }
+    const chunks: Buffer[] = [];
+    let length = 0;
+    try {
+      for await (const chunk of response as AsyncIterable<Buffer>) {
+        length += chunk.length;
+        if (length > MAX_AUTH_ANSWER_BYTES) {
+          response.destroy();
+          throw new CliError("auth_answer_too_large", `The auth server at ${server} answered more than ${MAX_AUTH_ANSWER_BYTES} bytes.`);
+        }
+        chunks.push(chunk);
+      }
+    } catch (error) {
+      if (error instanceof CliError) throw error;
+      throw new CliError("auth_unreachable", `The connection to the auth server at ${server} failed during its answer.`);
+    }
+    const type = response.headers["content-type"];
+    return { status: response.statusCode ?? 0, contentType: typeof type === "string" ? type : null, body: new Uint8Array(Buffer.concat(chunks)) as Bytes };
+  };
 }
 
 export async function runRegister(options: AuthOptions): Promise<number> {
   const server = resolveAuthServer(options);
   const password = await readPassword(options.passwordStdin, true);
   const progress = progressOn(process.stderr, options.verbosity);
-  const answer = await withCircuit(options, progress, async (circuit) => {
+  const answer = await withPost(options, server, progress, async (post) => {
     progress.line(`registering ${options.username} (${options.mechanism}) at ${server.url}, encrypted to its key from ${server.keySource}`);
-    return registerAccount(await ohttpChannel(server, circuitPost(circuit, server.url)), { username: options.username, password }, options.mechanism);
+    return registerAccount(await ohttpChannel(server, post), { username: options.username, password }, options.mechanism);
   });
   if (answer.status !== 201) throw refused("registration", answer);
   await write(process.stdout, `registered ${options.username} (${options.mechanism}) at ${server.url}\n`);
@@ -113,9 +175,9 @@ export async function runLogin(options: AuthOptions): Promise<number> {
   const server = resolveAuthServer(options);
   const password = await readPassword(options.passwordStdin, false);
   const progress = progressOn(process.stderr, options.verbosity);
-  const answer = await withCircuit(options, progress, async (circuit) => {
+  const answer = await withPost(options, server, progress, async (post) => {
     progress.line(`logging in as ${options.username} at ${server.url}, encrypted to its key from ${server.keySource}`);
-    const channel = await ohttpChannel(server, circuitPost(circuit, server.url));
+    const channel = await ohttpChannel(server, post);
     return loginAccount(channel, { username: options.username, password }, { mechanism: options.mechanism, minIterations: options.minIterations });
   });
   if (answer.status !== 200) throw refused("login", answer);

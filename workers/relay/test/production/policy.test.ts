@@ -4,7 +4,7 @@
 // origin, the tarpit and the directory are on loopback, so a correct policy reaches none of them.
 
 import { env } from "cloudflare:workers";
-import { Circuit, type Descriptor } from "@shallot/protocol";
+import { Circuit, type Descriptor, EndReason, StreamMux } from "@shallot/protocol";
 import { describe, expect, it } from "vitest";
 import { addRelays, clientTransport } from "../helpers.ts";
 
@@ -41,16 +41,45 @@ describe("the production destination policy", () => {
     async (name) => {
       expect(hostileNames()[name]).toBeDefined();
       const before = await originState();
-      const result = await (await circuit()).request(get(`http://${name}:${port()}/named`));
+      const result = await (await circuit()).request(get(`http://${name}/named`));
       expect(result).toMatchObject({ ok: false, error: { error: "destination_refused", status: 403 } });
       expect((await originState()).origin).toEqual(before.origin);
     },
   );
 
   it("lets a name that resolves to a public address through the check (it then fails to connect, offline)", async () => {
-    const result = await (await circuit()).request(get(`http://unroutable.public.test:${port()}/x`));
+    const result = await (await circuit()).request(get("http://unroutable.public.test/x"));
     expect(result.ok).toBe(false);
     if (!result.ok) expect(["exit_fetch_failed", "exit_timeout"]).toContain(result.error.error);
+  });
+
+  it("refuses a port outside 80 and 443 at the exit", async () => {
+    const result = await (await circuit()).request(get("http://unroutable.public.test:8080/x"));
+    expect(result).toMatchObject({ ok: false, error: { error: "destination_refused", status: 403 } });
+  });
+
+  describe("for streams", () => {
+    const tcp = (): { echo: number } => JSON.parse(testEnv().TCP_PORTS);
+    const streams = async () => new StreamMux(await circuit());
+
+    it.each([
+      ["a loopback address", () => "127.0.0.1", () => tcp().echo],
+      ["a loopback address on port 443", () => "127.0.0.1", () => 443],
+      ["a bracketed IPv6 loopback", () => "[::1]", () => 443],
+      ["localhost", () => "localhost", () => 443],
+      ["a name that resolves to loopback (resolved by the exit, over DoH)", () => "loopback.evil.test", () => 443],
+      ["a name that resolves to a private address", () => "lan.evil.test", () => 80],
+      ["a name that resolves to a link-local address", () => "metadata.evil.test", () => 80],
+      ["a public address on a port outside 80 and 443", () => "192.0.2.10", () => 22],
+    ])("refuses %s with END EXITPOLICY", async (_, host, port) => {
+      await expect((await streams()).open(host(), port())).rejects.toMatchObject({ name: "StreamError", reason: EndReason.EXITPOLICY });
+    });
+
+    it("lets a name that resolves to a public address through (it then cannot connect, offline)", async () => {
+      const refusal: unknown = await (await streams()).open("unroutable.public.test", 443).catch((error: unknown) => error);
+      expect(refusal).toMatchObject({ name: "StreamError" });
+      expect((refusal as { reason: number }).reason).not.toBe(EndReason.EXITPOLICY);
+    }, 20_000);
   });
 
   it("refuses to EXTEND2 to a relay address on loopback: not one cell reaches it", async () => {
