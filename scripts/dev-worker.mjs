@@ -36,6 +36,15 @@ function devRegistry() {
 }
 
 const devEnv = new DevEnv();
+let started = false;
+// wrangler's API reports failures as events, which its CLI would print and, while starting, exit on
+// (a taken inspector port, a config it cannot read); unheard, the start would hang. After the start,
+// as with the CLI, an error (a bundling error on a reload) is printed and the worker keeps serving.
+devEnv.on("error", (event) => {
+  const cause = event?.cause instanceof Error ? `: ${event.cause.message}` : "";
+  console.error(`✘ [ERROR] ${event instanceof Error ? event.message : `${event?.reason ?? "error"}${cause}`}`);
+  if (!started) process.exit(1);
+});
 /** The worker's runtime, as wrangler's last completed (re)load reported it. */
 let runtime = null;
 devEnv.on("reloadComplete", (event) => {
@@ -45,8 +54,8 @@ devEnv.on("reloadComplete", (event) => {
 
 /** wrangler's own proxy: where connections go until the runtime is known, and while it reloads. */
 let proxy = null;
-let started;
-const ready = new Promise((resolve) => (started = resolve));
+let proxyKnown;
+const ready = new Promise((resolve) => (proxyKnown = resolve));
 const upstream = async () => {
   await ready;
   // The runtime may have gone away under a reload before this connection reached it: wrangler's proxy waits for the next one.
@@ -77,7 +86,8 @@ const worker = await devEnv.startWorker({
 await worker.ready;
 const proxyUrl = new URL(await worker.url);
 proxy = { host: proxyUrl.hostname, port: Number(proxyUrl.port) };
-started();
+started = true;
+proxyKnown();
 console.log(`Ready on http://${host}:${port}${args.includes("--production-egress") ? " (production destination policy)" : ""}`);
 
 let stopping = false;

@@ -45,7 +45,7 @@ process.once("SIGINT", interrupt);
 process.once("SIGTERM", interrupt);
 let mesh;
 try {
-  mesh = await startMesh({ ports, relays, secondRelays, stateDir: process.env.STATE_DIR, inspectorBase: process.env.INSPECTOR_PORT ? Number(process.env.INSPECTOR_PORT) : undefined, signal: starting.signal, log: quiet ? undefined : (line) => console.log(line) });
+  mesh = await startMesh({ watch: true, ports, relays, secondRelays, stateDir: process.env.STATE_DIR, inspectorBase: process.env.INSPECTOR_PORT ? Number(process.env.INSPECTOR_PORT) : undefined, signal: starting.signal, log: quiet ? undefined : (line) => console.log(line) });
 } catch (error) {
   if (starting.signal.aborted) process.exit(130);
   if (error.name === "WorkerExited") reportExit(error.exit);

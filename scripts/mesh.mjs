@@ -90,7 +90,8 @@ export function clearState(stateDir, { keepAccounts = false } = {}) {
  * stateDir, log (fn), inspectorBase, extraRelayVars, extraAuthorityVars, relayTtlMs, pingIntervalMs,
  * exitPolicy ("dev" | "production", else EXIT_POLICY), keepAccounts (else KEEP_ACCOUNTS=1: the auth
  * server's accounts survive the start), egressHosts (resolver entries for the production egress
- * check, for tests), signal (an AbortSignal: stops the start).
+ * check, for tests), watch (true: each worker reloads when its sources change, as `npm run dev`
+ * wants), signal (an AbortSignal: stops the start).
  * A worker process that ends during the start rejects it with a WorkerExited naming the cause; after
  * the start, `exited` resolves with the first one to end on its own ({ name, code, signal, port, cause, tail }).
  */
@@ -231,6 +232,8 @@ export async function startMesh(options = {}) {
         "--port", String(worker.port),
         "--inspector-port", String(inspector + i),
         "--persist-to", join(stateDir, "state", worker.name),
+        // Reloading on a source change is for `npm run dev`; a test or the bench keeps what it started with.
+        ...(options.watch ? [] : ["--no-watch"]),
         "--show-interactive-dev-session=false",
         "--env-file", envFile(join(stateDir, `${worker.name}.env`), worker.vars),
       ];

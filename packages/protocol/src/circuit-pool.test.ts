@@ -132,13 +132,32 @@ describe("CircuitPool", () => {
     const fresh = await pool.acquire(true);
     expect(fresh).toMatchObject({ reused: false, prebuilt: true });
     expect(fresh.entry.circuit).toBe(built[1]);
-    // The circuit it replaced is destroyed, and another spare is on its way.
-    expect(built[0]!.destroyed).toBe(1);
+    // While its request runs, nothing competes with it: the circuit it replaced takes no new
+    // request but is not destroyed yet, and no spare is being built.
     await Promise.all(fresh.teardown);
-    expect(built).toHaveLength(3);
-    // A request that does not ask for a fresh circuit uses the one the fresh request took, not the spare.
+    expect(built[0]!.destroyed).toBe(0);
+    expect(built).toHaveLength(2);
+    // A request that does not ask for a fresh circuit uses the one the fresh request took, not the old one.
     const next = await pool.acquire(false);
     expect(next.entry).toBe(fresh.entry);
+    pool.release(next.entry);
+    // Once it is over, the replaced circuit is destroyed and another spare is built.
+    await pool.release(fresh.entry);
+    expect(built[0]!.destroyed).toBe(1);
+    expect(built).toHaveLength(3);
+    expect(built[2]!.destroyed).toBe(0);
+    expect((await pool.acquire(true)).entry.circuit).toBe(built[2]);
+  });
+
+  it("destroys a circuit a fresh request replaced only after that circuit's own requests are over", async () => {
+    const { pool, built } = setup(1);
+    const busy = await pool.acquire(false);
+    await Promise.all(busy.teardown);
+    const fresh = await pool.acquire(true);
+    await pool.release(fresh.entry);
+    expect(built[0]!.destroyed).toBe(0);
+    await pool.release(busy.entry);
+    expect(built[0]!.destroyed).toBe(1);
   });
 
   it("a fresh request waits for the spare being built rather than building another", async () => {
@@ -157,7 +176,10 @@ describe("CircuitPool", () => {
     pool.release(first.entry);
     const fresh = pool.acquire(true);
     release();
-    expect(await fresh).toMatchObject({ prebuilt: true });
+    const lease = await fresh;
+    expect(lease).toMatchObject({ prebuilt: true });
+    expect(builds).toBe(2);
+    await pool.release(lease.entry);
     expect(builds).toBe(3);
   });
 

@@ -3,7 +3,9 @@
 // circuits serve at once (each carries at most `maxInflight` requests, well under the relays'
 // replay window). "onion-new-circuit: 1" asks for a circuit of its own: the circuits in use take no
 // new requests after it. Circuits may be built ahead of time, as Tor's predicted circuits are: a
-// spare, never used, serves one such request at once, and another is built behind it.
+// spare, never used, serves one such request at once, and another is built behind it once that
+// request is over: the build and the DESTROYs of the circuits it replaced would otherwise compete
+// with the request itself for the same relays (in one isolate, the same thread).
 // The onion proxy (onion-proxy.ts) owns the pools; the caller supplies the build, the clock, and
 // which circuits are still fit to use.
 
@@ -25,6 +27,8 @@ export interface PooledCircuit {
   buildMs: number;
   inflight: number;
   retired: boolean;
+  /** A spare serving a fresh request: the circuits it replaced, destroyed (and the spares refilled) when its request is over. */
+  replaced?: PooledCircuit[];
 }
 
 export interface Lease {
@@ -78,22 +82,24 @@ export class CircuitPool {
     this.prune(teardown);
     if (fresh) {
       // The circuits in use take no new requests after this one.
-      for (const entry of this.live.splice(0)) {
-        const done = this.retire(entry);
-        if (done) teardown.push(done);
-      }
+      const replaced = this.live.splice(0);
+      for (const entry of replaced) entry.retired = true;
       // A spare ready now serves at once; one being built was started earlier than a build of our own would be.
       for (;;) {
         const spare = this.takeSpare(teardown);
         if (spare) {
           spare.inflight++;
+          spare.replaced = replaced;
           this.live.push(spare);
-          this.refill(teardown);
           return { entry: spare, reused: false, prebuilt: true, teardown };
         }
         const pending = this.sparesBuilding[0];
         if (!pending) break;
         await pending;
+      }
+      for (const entry of replaced) {
+        const done = this.destroyIfIdle(entry);
+        if (done) teardown.push(done);
       }
       const entry = await this.startBuild();
       entry.inflight++;
@@ -120,12 +126,24 @@ export class CircuitPool {
   /** Ends one request's use; returns the teardown to wait for when that was the last use of a retired circuit. */
   release(entry: PooledCircuit): Promise<void> | undefined {
     entry.inflight--;
-    return entry.retired ? this.destroyIfIdle(entry) : undefined;
+    const work: Promise<void>[] = [];
+    if (entry.replaced) {
+      for (const old of entry.replaced) {
+        const done = this.destroyIfIdle(old);
+        if (done) work.push(done);
+      }
+      entry.replaced = undefined;
+      this.refill(work);
+    }
+    const done = entry.retired ? this.destroyIfIdle(entry) : undefined;
+    if (done) work.push(done);
+    return work.length === 0 ? undefined : Promise.all(work).then(() => {});
   }
 
   /** Destroys the circuits in use and the spares (when the caller shuts down). */
   async close(): Promise<void> {
-    const all = [...this.live.splice(0), ...this.spares.splice(0)];
+    const all = [...this.live.flatMap((entry) => [entry, ...(entry.replaced ?? [])]), ...this.spares.splice(0)];
+    this.live = [];
     await Promise.all(all.map((entry) => (entry.circuit.isDestroyed ? undefined : entry.circuit.destroy().catch(() => {}))));
   }
 

@@ -195,8 +195,11 @@ export class ExitStreams {
     let socket: StreamSocket;
     const cancel = this.options.timer(this.options.connectTimeoutMs, () => controller.abort());
     try {
+      const connecting = this.options.connect(host, port, controller.signal);
+      // A connection that opens after the deadline is closed, not left open.
+      connecting.then((late) => (controller.signal.aborted ? late.close() : undefined), () => {});
       socket = await Promise.race([
-        this.options.connect(host, port, controller.signal),
+        connecting,
         new Promise<never>((_, reject) => controller.signal.addEventListener("abort", () => reject(new StreamRefusal(EndReason.TIMEOUT, "connect timed out")))),
       ]);
     } catch (error) {

@@ -192,6 +192,23 @@ describe("streams through a circuit", () => {
     expect((await readAll(await mux.open("127.0.0.1", port))).toString()).toBe("still here");
   });
 
+  it("ends a BEGIN whose connection is not open by the deadline with TIMEOUT, and closes the connection if it opens later", async () => {
+    let closed = 0;
+    let failLate = false;
+    const connect: ExitStreamsOptions["connect"] = () =>
+      new Promise((resolve, reject) =>
+        setTimeout(() => (failLate ? reject(new Error("late failure")) : resolve({ read: async () => null, write: async () => {}, close: () => void closed++ })), 150),
+      );
+    const { mux } = await network({ connect, connectTimeoutMs: 50 });
+    await expect(mux.open("example.test", 443)).rejects.toMatchObject({ reason: EndReason.TIMEOUT });
+    await expect.poll(() => closed, { timeout: 2_000 }).toBe(1);
+    // One failing after its deadline changes nothing.
+    failLate = true;
+    await expect(mux.open("example.test", 443)).rejects.toMatchObject({ reason: EndReason.TIMEOUT });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(closed).toBe(1);
+  });
+
   it("ends the client's stream when the server closes, and the server's socket when the client closes", async () => {
     let serverSawEnd!: () => void;
     const sawEnd = new Promise<void>((resolve) => (serverSawEnd = resolve));

@@ -71,7 +71,7 @@ const ConfigSchema = v.object({
   PING_INTERVAL_MS: positive(10_000),
   CIRCUIT_IDLE_MS: positive(120_000),
   CIRCUIT_REUSE_MS: positive(10_000),
-  SPARE_CIRCUITS: count(1),
+  SPARE_CIRCUITS: count(2),
   EXIT_TIMEOUT_MS: positive(30_000),
   LINK_TIMEOUT_MS: positive(5_000),
   MAX_CIRCUITS: positive(10_000),
