@@ -1,6 +1,8 @@
 import { generateKeyPairSync } from "node:crypto";
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+// @ts-expect-error -- plain ESM script shared with the dev mesh
+import { productionEgress } from "../../scripts/egress.mjs";
 
 // A fresh authority key per run: the real one is a secret and never lives in the repo.
 const { privateKey, publicKey } = generateKeyPairSync("ed25519");
@@ -29,6 +31,10 @@ export default defineConfig({
           ALLOW_PRIVATE_RELAY_ADDRESSES: "true",
           RELAY_HOSTS: JSON.stringify(ctx.inject("relayHosts")),
         },
+        // Outbound fetches leave through Node, refusing nothing: the Sybil tests' made-up relay
+        // addresses fail to resolve offline, which miniflare's own outbound reports as uncaught
+        // internal errors besides failing the fetch.
+        outboundService: productionEgress({ policy: false }),
       },
     })),
   ],
