@@ -140,6 +140,21 @@ export class CircuitPool {
     return work.length === 0 ? undefined : Promise.all(work).then(() => {});
   }
 
+  /**
+   * Retires the circuits past their window or no longer fit, as the next acquire would, and
+   * returns the teardown of those now idle: for a pool that may never be asked again.
+   */
+  sweep(): Promise<void>[] {
+    const teardown: Promise<void>[] = [];
+    this.prune(teardown);
+    return teardown;
+  }
+
+  /** Nothing left to hand out or being built: the pool can be dropped. */
+  get idle(): boolean {
+    return this.live.length === 0 && this.spares.length === 0 && this.sparesBuilding.length === 0 && this.building === null;
+  }
+
   /** Destroys the circuits in use and the spares (when the caller shuts down). */
   async close(): Promise<void> {
     const all = [...this.live.flatMap((entry) => [entry, ...(entry.replaced ?? [])]), ...this.spares.splice(0)];

@@ -9,6 +9,7 @@ import { MemoryRelayTables } from "./memory-tables.ts";
 import { memoryGuardStore } from "./guards.ts";
 import { type AttemptFailure, CircuitBuildError, MAX_ATTEMPTS, OnionProxy, RELAY_DOWN_MS, RELAY_SUSPECT_MS, buildFailure, mayRetry, requestFailure } from "./onion-proxy.ts";
 import { CLIENT_NEIGHBOUR, RelayEngine } from "./relay-engine.ts";
+import { ExitStreams } from "./exit-streams.ts";
 import { generateX25519 } from "./x25519.ts";
 
 // A whole network in memory: relays are real RelayEngines (real crypto) behind an in-memory fetch
@@ -80,6 +81,18 @@ async function network(layout: Record<string, number>) {
         tables,
         clock: () => 0,
         link: fetchTransport({ fetch, neighbour: id, networkFailure }),
+        // Streams to a server that accepts and never sends: enough to open and end them.
+        streams: new ExitStreams({
+          connect: async () => ({ read: () => new Promise(() => {}), write: async () => {}, close: () => {} }),
+          policy: () => null,
+          clock: () => 0,
+          timer: () => () => {},
+          holdMs: 200,
+          connectTimeoutMs: 5_000,
+          idleMs: 60_000,
+          maxStreamsPerCircuit: 64,
+          maxStreams: 256,
+        }),
         exit: async (request) => {
           origin.push(request);
           afterExit(relay);
@@ -471,5 +484,41 @@ describe("the retry rule", () => {
     for (const method of ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]) expect(mayRetry(never, method)).toBe(true);
     for (const method of ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"]) expect(mayRetry(maybe, method)).toBe(true);
     for (const method of ["POST", "PATCH"]) expect(mayRetry(maybe, method)).toBe(false);
+  });
+});
+
+describe("OnionProxy: stream pools per isolation key", () => {
+  const circuitsHeld = (net: Awaited<ReturnType<typeof network>>) => net.relays.reduce((n, relay) => n + relay.tables.keys.size, 0);
+
+  it("drops the pools of keys whose circuit window has passed, destroying their circuits, when another key opens a stream", async () => {
+    const net = await network({ "http://a.test": 5 });
+    const proxy = net.proxy({ reuseMs: 10_000 });
+    for (let i = 0; i < 5; i++) {
+      const { stream } = await proxy.openStream("origin.test", 443, { isolation: `user${i}` });
+      await stream.end();
+    }
+    expect(proxy.streamPoolCount).toBe(5);
+    expect(circuitsHeld(net)).toBe(15);
+    // Within the window, another key's stream leaves them be: each may still be reused.
+    await (await proxy.openStream("origin.test", 443, { isolation: "soon" })).stream.end();
+    expect(proxy.streamPoolCount).toBe(6);
+    net.advance(10_001);
+    const { stream } = await proxy.openStream("origin.test", 443, { isolation: "later" });
+    expect(proxy.streamPoolCount).toBe(1);
+    await expect.poll(() => circuitsHeld(net)).toBe(3);
+    await stream.end();
+  });
+
+  it("destroys a swept circuit only once the stream it still carries is over", async () => {
+    const net = await network({ "http://a.test": 5 });
+    const proxy = net.proxy({ reuseMs: 10_000 });
+    const { stream: open } = await proxy.openStream("origin.test", 443, { isolation: "alice" });
+    net.advance(10_001);
+    const { stream: later } = await proxy.openStream("origin.test", 443, { isolation: "bob" });
+    expect(proxy.streamPoolCount).toBe(1);
+    expect(circuitsHeld(net)).toBe(6);
+    await open.end();
+    await expect.poll(() => circuitsHeld(net)).toBe(3);
+    await later.end();
   });
 });

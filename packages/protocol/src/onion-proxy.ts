@@ -266,6 +266,7 @@ export class OnionProxy {
    */
   async openStream(host: string, port: number, options: OnionStreamOptions = {}): Promise<OnionStream> {
     const key = options.isolation ?? "";
+    this.sweepStreamPools(key);
     let pool = this.streamPools.get(key);
     if (!pool) {
       pool = new CircuitPool(() => this.build(), { reuseMs: this.options.reuseMs ?? CIRCUIT_REUSE_MS, clock: this.options.clock, usable: (circuit) => this.fit(circuit), maxInflight: MAX_STREAMS_PER_CIRCUIT });
@@ -306,6 +307,25 @@ export class OnionProxy {
         const failure = requestFailure(error, circuit.hops.map((hop) => hop.relay.id));
         if (!this.after(failure, error, "GET", attempt, maxAttempts, started)) throw error instanceof StreamError ? error : new StreamError(EndReason.MISC, error instanceof Error ? error.message : "The circuit failed.");
       }
+    }
+  }
+
+  /** Stream pools kept: one per isolation key seen within a circuit's window. */
+  get streamPoolCount(): number {
+    return this.streamPools.size;
+  }
+
+  /**
+   * The other keys' pools, whose next stream may never come: circuits past their window are
+   * destroyed once their streams are over, and a pool left with nothing is dropped. Without this, a
+   * program that gives every connection a SOCKS user name of its own would grow a pool, and keep a
+   * circuit, per name for as long as the proxy runs.
+   */
+  private sweepStreamPools(except: string): void {
+    for (const [key, pool] of this.streamPools) {
+      if (key === except) continue;
+      for (const done of pool.sweep()) done.catch(() => {});
+      if (pool.idle) this.streamPools.delete(key);
     }
   }
 
