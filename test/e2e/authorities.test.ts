@@ -3,11 +3,10 @@
 // (frozen with SIGSTOP, as a host that hangs) relays are still listed and circuits still build; and
 // an authority whose key is stolen can neither add a relay nor drop one.
 
-import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import {
   type ConsensusDocument,
   type ListedRelay,
@@ -25,10 +24,10 @@ import {
 } from "@shallot/protocol";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { consensusWhere, networkArgs } from "./network.ts";
+import { onion } from "./onion-cli.ts";
 import { type Origin, freePort, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
-const ROOT = resolve(import.meta.dirname, "../..");
 const ADMIN = { authorization: `Bearer ${mesh.adminToken}` };
 const keys = mesh.authorities.map((a) => a.key);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,17 +49,6 @@ async function servedWhere(test: (signed: SignedConsensus, document: ConsensusDo
   }
 }
 
-function onion(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "packages/client/bin/onion.mjs"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.once("error", reject);
-    child.once("close", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
 
 /** Serves one fixed answer to GET <url>/aN/consensus: three stand-in addresses for the real authorities' keys. */
 async function serveConsensus(signed: unknown): Promise<{ urls: string[]; close: () => Promise<void> }> {

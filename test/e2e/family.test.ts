@@ -2,33 +2,21 @@
 // every circuit — the CLI's, and the gateway's of a deployment that keeps the rule — has one relay
 // of each deployment, and its exit carries the Exit flag.
 
-import { spawn } from "node:child_process";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { type ConsensusDocument, deploymentHost } from "@shallot/protocol";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type RelayDeployment, startRelayDeployment } from "./deployment.ts";
 import { consensusWhere, networkArgs } from "./network.ts";
+import { onion } from "./onion-cli.ts";
 import { type Origin, startOrigin } from "./origin.ts";
 
 const mesh = inject("mesh");
-const ROOT = resolve(import.meta.dirname, "../..");
 const ADMIN = { authorization: `Bearer ${mesh.adminToken}` };
 
 let third: RelayDeployment;
 let origin: Origin;
 let consensus: ConsensusDocument;
 
-function onion(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, "packages/client/bin/onion.mjs"), ...args], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.once("error", reject);
-    child.once("close", (code) => resolvePromise({ code, stdout, stderr }));
-  });
-}
 
 const hostOf = (id: string) => deploymentHost(consensus.relays.find((r) => r.id === id)!.address);
 

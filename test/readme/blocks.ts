@@ -2,7 +2,7 @@
 // bash, shell or zsh is run as written, in order, unless an HTML comment right above it (invisible
 // on GitHub) says otherwise:
 //
-//   <!-- not-run: <why it cannot run on a test machine> -->       skipped, the reason shown
+//   <!-- not-run: <why it cannot run on a test machine> -->       not run; a test named in the reason must exist
 //   <!-- keeps-running: ready when it prints "<text>" -->         started, left running for the blocks
 //                                                                 after it (npm run dev, a proxy), and
 //                                                                 stopped at the end

@@ -126,17 +126,16 @@ export class CircuitPool {
   /** Ends one request's use; returns the teardown to wait for when that was the last use of a retired circuit. */
   release(entry: PooledCircuit): Promise<void> | undefined {
     entry.inflight--;
-    const work: Promise<void>[] = [];
-    if (entry.replaced) {
-      for (const old of entry.replaced) {
-        const done = this.destroyIfIdle(old);
-        if (done) work.push(done);
-      }
-      entry.replaced = undefined;
-      this.refill(work);
+    const own = entry.retired ? this.destroyIfIdle(entry) : undefined;
+    const replaced = entry.replaced;
+    if (!replaced) return own;
+    entry.replaced = undefined;
+    const work: Promise<void>[] = own ? [own] : [];
+    for (const old of replaced) {
+      const done = this.destroyIfIdle(old);
+      if (done) work.push(done);
     }
-    const done = entry.retired ? this.destroyIfIdle(entry) : undefined;
-    if (done) work.push(done);
+    this.refill(work);
     return work.length === 0 ? undefined : Promise.all(work).then(() => {});
   }
 

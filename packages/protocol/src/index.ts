@@ -7,6 +7,7 @@ export * from "./circuit-pool.ts";
 export * from "./client.ts";
 export * from "./consensus.ts";
 export * from "./consensus-feed.ts";
+export * from "./deadline.ts";
 export * from "./descriptor.ts";
 export * from "./errors.ts";
 export * from "./exit-policy.ts";

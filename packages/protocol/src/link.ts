@@ -3,7 +3,7 @@
 // to its next hop, the gateway, the `onion` CLI, the browser page — encodes and decodes it here;
 // only the fetch it is carried by differs.
 
-import type { Bytes } from "./bytes.ts";
+import { type Bytes, concat } from "./bytes.ts";
 import { MAX_CELL_BYTES } from "./cell.ts";
 import type { CellTransport } from "./client.ts";
 import type { ProtocolErrorCode } from "./errors.ts";
@@ -83,9 +83,14 @@ export async function readBodyWithin(response: Response, limit: number): Promise
     await response.body?.cancel().catch(() => {});
     return null;
   }
-  if (!response.body) return new Uint8Array(0);
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
+  return readStreamWithin(response.body, limit);
+}
+
+/** Reads a stream to its end, giving up (null, the stream cancelled) as soon as it passes `limit` bytes. */
+export async function readStreamWithin(stream: ReadableStream<Uint8Array> | null, limit: number): Promise<Bytes | null> {
+  if (!stream) return new Uint8Array(0);
+  const reader = stream.getReader();
+  const chunks: Bytes[] = [];
   let total = 0;
   for (;;) {
     const { done, value } = await reader.read();
@@ -95,15 +100,9 @@ export async function readBodyWithin(response: Response, limit: number): Promise
       await reader.cancel().catch(() => {});
       return null;
     }
-    chunks.push(value);
+    chunks.push(value as Bytes);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
+  return concat(...chunks);
 }
 
 export type Fetch = (url: string, init: RequestInit) => Promise<Response>;

@@ -2,8 +2,7 @@
 // round, and pulls their consensus of a round (for its signatures). Every call has a deadline and
 // a bounded answer: one authority that is down or slow delays nothing but its own call.
 
-import { type Authority, type SignedConsensus, type SignedVote, readBodyWithin } from "@shallot/protocol";
-import { withDeadline } from "./deadline.ts";
+import { type Authority, readBodyWithin, type SignedConsensus, type SignedVote, withDeadline } from "@shallot/protocol";
 
 /** Votes and consensuses are at most 4 MiB of document; a round's votes, a few of those. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;

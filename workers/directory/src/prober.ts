@@ -2,8 +2,7 @@
 // the link contract to its cell endpoint, as a client (no onion-neighbour header), all within one
 // deadline. A relay's address is anybody's URL: redirects are not followed and bodies are bounded.
 
-import { type Descriptor, type ReachabilityResult, fetchTransport, readBodyWithin, testReachability } from "@shallot/protocol";
-import { withDeadline } from "./deadline.ts";
+import { type Descriptor, fetchTransport, type ReachabilityResult, readBodyWithin, testReachability, withDeadline } from "@shallot/protocol";
 
 /** A signed descriptor is well under this. */
 const MAX_DESCRIPTOR_BYTES = 16 * 1024;

@@ -3,8 +3,7 @@
 // that more than half of them signed). Each authority gets its own call with its own deadline, all
 // at once: one that is down or slow delays no other.
 
-import { type Authority, type FetchedConsensus, type Retirement, type SignedDescriptor, ConsensusUnavailableError, consensusFromAuthorities, isProtocolError } from "@shallot/protocol";
-import { withDeadline } from "./deadline.ts";
+import { type Authority, consensusFromAuthorities, ConsensusUnavailableError, type FetchedConsensus, isProtocolError, type Retirement, type SignedDescriptor, withDeadline } from "@shallot/protocol";
 import { type Env, readConfig } from "./env.ts";
 
 export class DirectoryError extends Error {

@@ -9,8 +9,7 @@
 // the address that was checked leaves no room for a name that answers differently twice.
 
 import { connect } from "cloudflare:sockets";
-import { type Bytes, EndReason, StreamRefusal, type StreamSocket, classifyAddress, classifyDestination } from "@shallot/protocol";
-import { withDeadline } from "./deadline.ts";
+import { type Bytes, classifyAddress, classifyDestination, EndReason, StreamRefusal, type StreamSocket, withDeadline } from "@shallot/protocol";
 
 export interface ExitSocketConfig {
   allowPrivateDestinations: boolean;

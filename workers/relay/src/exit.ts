@@ -1,8 +1,7 @@
 // The exit: performs the HTTP request that came out of a circuit and reports the response,
 // or the failure, as data for the way back. Never throws.
 
-import { type ExitError, type ExitResult, type HttpRequestMessage, classifyDestination, endToEndHeaders, forwardedRequestHeaders } from "@shallot/protocol";
-import { DeadlineError, withDeadline } from "./deadline.ts";
+import { classifyDestination, DeadlineError, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage, withDeadline } from "@shallot/protocol";
 import { parsePorts } from "./exit-socket.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";

@@ -2,8 +2,7 @@
 // stateless worker (one OnionProxy per isolate), so it keeps them in this one Durable Object.
 
 import { DurableObject } from "cloudflare:workers";
-import { type GuardState, type GuardStore, parseGuardState } from "@shallot/protocol";
-import { withDeadline } from "./deadline.ts";
+import { type GuardState, type GuardStore, parseGuardState, withDeadline } from "@shallot/protocol";
 import type { Env } from "./env.ts";
 
 const GUARDS_KEY = "guards";

@@ -5,8 +5,7 @@
 // one circuit waiting on it, nothing else.
 
 import * as v from "valibot";
-import { CellCommand, CLIENT_NEIGHBOUR, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, cellRequest, cellUrl, decodeLinkError } from "@shallot/protocol";
-import { DeadlineError, withDeadline } from "./deadline.ts";
+import { CellCommand, cellRequest, cellUrl, CLIENT_NEIGHBOUR, DeadlineError, decodeLinkError, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, withDeadline } from "@shallot/protocol";
 import { readBodyLimited } from "./read-limited.ts";
 import type { CellResult, Relay } from "./relay.ts";
 
