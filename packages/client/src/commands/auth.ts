@@ -6,19 +6,16 @@
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { type Bytes, type Circuit, type EncapsulatedPost, OHTTP_PATH, fromBase64Url, fromUtf8, isHttpUrl, loginAccount, ohttpChannel, registerAccount } from "@shallot/protocol";
+import { type Bytes, type EncapsulatedPost, OHTTP_PATH, fromBase64Url, fromUtf8, isHttpUrl, loginAccount, ohttpChannel, registerAccount } from "@shallot/protocol";
 import type { AuthOptions } from "../args.ts";
-import { buildCircuit, describeConsensus } from "../build-circuit.ts";
-import { fetchConsensus, resolveNetwork } from "../directory.ts";
-import { guardFileStore } from "../guard-file.ts";
+import { resolveNetwork } from "../directory.ts";
 import { CliError, UsageError } from "../errors.ts";
-import { cliOnionProxy } from "../onion-proxy.ts";
+import { type CliOnionProxy, cliOnionProxy } from "../onion-proxy.ts";
 import { type Progress, progressOn, shortId, write } from "../output.ts";
 import { readStdin } from "../read-input.ts";
 import { StreamAgent, openTlsStream, sendHttps } from "../streams/https.ts";
 import { describeRefusal } from "../streams/refusal.ts";
 import { trustContext } from "../streams/tls.ts";
-import { httpTransport } from "../transport.ts";
 
 /** Largest answer read from the auth server (its answers are a few hundred bytes). */
 export const MAX_AUTH_ANSWER_BYTES = 256 * 1024;
@@ -76,9 +73,14 @@ function parseKey(text: string, source: string): Bytes {
 }
 
 /** Encapsulated requests to the auth server, each one through `circuit`. */
-export function circuitPost(circuit: Circuit, server: string): EncapsulatedPost {
+/**
+ * The encapsulated POSTs to `server` as requests of `proxy`: one circuit, reused; a circuit that
+ * fails before the request reached the exit (a relay listed but gone) is replaced and the POST sent
+ * again, never one that may have reached it.
+ */
+export function proxyPost(proxy: CliOnionProxy, server: string, teardown: Promise<unknown>[]): EncapsulatedPost {
   return async (body, contentType) => {
-    const result = await circuit.request({ method: "POST", url: `${server}${OHTTP_PATH}`, headers: [["content-type", contentType]], body });
+    const { result } = await proxy.request({ method: "POST", url: `${server}${OHTTP_PATH}`, headers: [["content-type", contentType]], body }, { waitUntil: (promise) => void teardown.push(promise.catch(() => {})) });
     if (!result.ok) throw new CliError(result.error.error, `The exit could not reach the auth server at ${server} (${result.error.error}): ${result.error.message}`, result.error.status);
     const { status, headers, body: answer } = result.response;
     return { status, contentType: headers.find(([name]) => name.toLowerCase() === "content-type")?.[1] ?? null, body: answer };
@@ -117,13 +119,13 @@ async function withPost<T>(options: AuthOptions, server: AuthServer, progress: P
       await proxy.close().catch(() => {});
     }
   }
-  const { document, signers } = await fetchConsensus(config);
-  progress.line(describeConsensus(document, signers.length, config.authorities.length, Date.now()));
-  const circuit = await buildCircuit(document, httpTransport(), { progress, guards: guardFileStore(config), familyRule: config.familyRule });
+  const proxy = cliOnionProxy(config, progress);
+  const teardown: Promise<unknown>[] = [];
   try {
-    return await use(circuitPost(circuit, server.url));
+    return await use(proxyPost(proxy, server.url, teardown));
   } finally {
-    await circuit.destroy().catch(() => {});
+    await proxy.close().catch(() => {});
+    await Promise.all(teardown);
   }
 }
 
