@@ -1,7 +1,8 @@
 // `npm run bench`: starts a private mesh (three authorities, 6 relays) and loopback origins, then
 // measures, each figure beside a direct baseline taken in the same run:
-//   - latency, interleaved request by request: a direct GET of the origin, an anonymous GET through
-//     the gateway on a reused circuit, and one on a new circuit (onion-new-circuit: 1);
+//   - latency, interleaved request by request with direct GETs of the origin: anonymous GETs through
+//     the gateway on a reused circuit (back to back), on a new circuit (onion-new-circuit: 1; one
+//     every 50 ms), and both back to back;
 //   - where an anonymous GET's time goes: the gateway (Server-Timing), the hops (client circuits of
 //     1, 2 and 3 hops over the HTTP link), the exit and the origin;
 //   - the cold telescoping build: in the runtime (the gateway's Server-Timing) and by a client here;
@@ -27,6 +28,8 @@ import { ROOT, startMesh } from "./mesh.mjs";
 const env = (name, fallback) => Number(process.env[name] ?? fallback);
 const ROUNDS = {
   latency: env("BENCH_GETS", 300),
+  fresh: env("BENCH_NEW_CIRCUITS", 150),
+  mixed: env("BENCH_MIXED", 200),
   build: env("BENCH_BUILDS", 60),
   hops: env("BENCH_HOPS", 150),
   load: env("BENCH_LOAD", 3000),
@@ -35,6 +38,8 @@ const ROUNDS = {
   download: env("BENCH_DOWNLOADS", 6),
 };
 const WARMUP = 20;
+/** The pause before each new-circuit request of the new-circuit phase. */
+const FRESH_PACE_MS = 50;
 
 const serverTiming = (response, name) => {
   const match = new RegExp(`(?:^|,\\s*)${name};dur=([\\d.]+)(;desc="([^"]*)")?`).exec(response.headers.get("server-timing") ?? "");
@@ -60,8 +65,8 @@ try {
     return target.url;
   };
 
-  console.error("bench: latency (direct, reused circuit, new circuit; interleaved)…");
-  const lat = { direct: [], reused: [], fresh: [], gateway: [], circuit: [], builds: [], coldFresh: [] };
+  console.error("bench: latency, reused circuit (direct and anonymous GETs, interleaved, back to back)…");
+  const lat = { direct: [], reused: [], gateway: [], circuit: [], freshDirect: [], fresh: [], builds: [], coldFresh: [] };
   let reusedWithBuild = 0;
   let freshPrebuilt = 0;
   for (let i = 0; i < WARMUP + ROUNDS.latency; i++) {
@@ -79,17 +84,50 @@ try {
         lat.gateway.push(reused - request.dur);
       }
     }
-    // Every other round, a request on a new circuit: about 130 a second, far more than Tor allows
-    // (NEWNYM: one every 10 s).
-    if (i % 2 === 1) {
+  }
+
+  // A new-circuit request is rare (Tor takes NEWNYM at most once every 10 s): one every
+  // FRESH_PACE_MS here, each paired with a direct GET sent just before it. Between them the
+  // gateway builds the next spare, as Tor builds predicted circuits in the background. After the
+  // pause, a reused GET (not counted) wakes every process on the path first, as the back-to-back
+  // loops keep them awake: on this VM an idle pause adds 1–2 ms to the next request of any kind.
+  // The same requests sent back to back with reused ones are measured below too.
+  console.error(`bench: latency, new circuit (one every ${FRESH_PACE_MS} ms, each paired with a direct GET)…`);
+  for (let i = 0; i < WARMUP / 2 + ROUNDS.fresh; i++) {
+    const keep = i >= WARMUP / 2;
+    await new Promise((resolve) => setTimeout(resolve, FRESH_PACE_MS));
+    await get(gatewayUrl(fresh("latency")));
+    const direct = await time(() => get(fresh("latency")));
+    let response;
+    const took = await time(async () => (response = await get(gatewayUrl(fresh("latency")), { "onion-new-circuit": "1" })));
+    const build = serverTiming(response, "circuit-build");
+    if (keep && build) {
+      lat.freshDirect.push(direct);
+      lat.fresh.push(took);
+      lat.builds.push(build.dur);
+      if (build.desc === "ahead of time") freshPrebuilt++;
+      else lat.coldFresh.push(took);
+    }
+  }
+
+  // Back to back, a new-circuit request every other round (about 100 a second): on one thread
+  // (the dev mesh) the next spare's build lands on the reused request that follows.
+  console.error("bench: latency, new-circuit requests back to back with reused ones…");
+  const mixed = { direct: [], reusedAfterFresh: [], fresh: [] };
+  let afterFresh = false;
+  for (let i = 0; i < WARMUP + ROUNDS.mixed; i++) {
+    const keep = i >= WARMUP;
+    const direct = await time(() => get(fresh("latency")));
+    let response;
+    const reused = await time(async () => (response = await get(gatewayUrl(fresh("latency")))));
+    if (keep && afterFresh && !serverTiming(response, "circuit-build")) {
+      mixed.direct.push(direct);
+      mixed.reusedAfterFresh.push(reused);
+    }
+    afterFresh = i % 2 === 1;
+    if (afterFresh) {
       const took = await time(async () => (response = await get(gatewayUrl(fresh("latency")), { "onion-new-circuit": "1" })));
-      const build = serverTiming(response, "circuit-build");
-      if (keep && build) {
-        lat.fresh.push(took);
-        lat.builds.push(build.dur);
-        if (build.desc === "ahead of time") freshPrebuilt++;
-        else lat.coldFresh.push(took);
-      }
+      if (keep) mixed.fresh.push(took);
     }
   }
 
@@ -146,6 +184,10 @@ try {
   const direct = summarize(lat.direct);
   const reused = summarize(lat.reused);
   const newCircuit = summarize(lat.fresh);
+  const freshDirect = summarize(lat.freshDirect);
+  const mixedDirect = summarize(mixed.direct);
+  const mixedReused = summarize(mixed.reusedAfterFresh);
+  const mixedFresh = summarize(mixed.fresh);
   const hops = Object.fromEntries(Object.entries(hopSamples).map(([k, v]) => [k, summarize(v)]));
   const hop = +(((hops[3].p50 - hops[2].p50) + (hops[2].p50 - hops[1].p50)) / 2).toFixed(2);
   const results = {
@@ -158,9 +200,16 @@ try {
     latency: {
       direct,
       reusedCircuit: { ...reused, overDirect: over(reused, direct), samplesWithABuildLeftOut: reusedWithBuild },
-      newCircuit: { ...newCircuit, overDirect: over(newCircuit, direct), servedByACircuitBuiltAheadOfTime: freshPrebuilt },
+      /** One every `paceMs`, each over the direct GET sent just before it. */
+      newCircuit: { ...newCircuit, paceMs: FRESH_PACE_MS, pairedDirect: freshDirect, overDirect: over(newCircuit, freshDirect), servedByACircuitBuiltAheadOfTime: freshPrebuilt },
       /** New-circuit requests whose circuit was built on their own path (no spare was ready). */
       newCircuitCold: summarize(lat.coldFresh),
+      /** Back to back, a new-circuit request every other round: the reused requests right after one, and the new-circuit ones. */
+      backToBack: {
+        direct: mixedDirect,
+        reusedAfterNewCircuit: { ...mixedReused, overDirect: over(mixedReused, mixedDirect) },
+        newCircuit: { ...mixedFresh, overDirect: over(mixedFresh, mixedDirect) },
+      },
     },
     /** The cold telescoping build (CREATE2, EXTEND2, EXTEND2). */
     circuitBuild: { inRuntime: summarize(lat.builds), fromClientOverHttp: summarize(clientBuilds) },

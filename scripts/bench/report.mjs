@@ -38,8 +38,12 @@ export function tables(r) {
   out.push("| latency, interleaved (ms) | n | p50 | p95 | p50 over direct | p50 ratio to direct |", "|---|---:|---:|---:|---:|---:|");
   out.push(row(["direct GET of the origin", l.direct.n, l.direct.p50, l.direct.p95, "", ""]));
   out.push(row(["anonymous GET, reused circuit (`/fetch`)", l.reusedCircuit.n, l.reusedCircuit.p50, l.reusedCircuit.p95, `+${l.reusedCircuit.overDirect.p50}`, `${l.reusedCircuit.overDirect.ratioP50}×`]));
+  out.push(row([`direct GET, each just before a new-circuit request (one every ${l.newCircuit.paceMs} ms)`, l.newCircuit.pairedDirect.n, l.newCircuit.pairedDirect.p50, l.newCircuit.pairedDirect.p95, "", ""]));
   out.push(row([`anonymous GET, new circuit (\`onion-new-circuit: 1\`; ${l.newCircuit.servedByACircuitBuiltAheadOfTime} of ${l.newCircuit.n} on a circuit built ahead of time)`, l.newCircuit.n, l.newCircuit.p50, l.newCircuit.p95, `+${l.newCircuit.overDirect.p50}`, `${l.newCircuit.overDirect.ratioP50}×`]));
-  if (l.newCircuitCold.n > 0) out.push(row(["… of which built on the request's own path", l.newCircuitCold.n, l.newCircuitCold.p50, l.newCircuitCold.p95, `+${(l.newCircuitCold.p50 - l.direct.p50).toFixed(2)}`, ""]));
+  if (l.newCircuitCold.n > 0) out.push(row(["… of which built on the request's own path", l.newCircuitCold.n, l.newCircuitCold.p50, l.newCircuitCold.p95, `+${(l.newCircuitCold.p50 - l.newCircuit.pairedDirect.p50).toFixed(2)}`, ""]));
+  const b = l.backToBack;
+  out.push(row(["back to back, a new-circuit request every other round: the reused GET right after one", b.reusedAfterNewCircuit.n, b.reusedAfterNewCircuit.p50, b.reusedAfterNewCircuit.p95, `+${b.reusedAfterNewCircuit.overDirect.p50}`, `${b.reusedAfterNewCircuit.overDirect.ratioP50}×`]));
+  out.push(row(["… and the new-circuit GETs", b.newCircuit.n, b.newCircuit.p50, b.newCircuit.p95, `+${b.newCircuit.overDirect.p50}`, `${b.newCircuit.overDirect.ratioP50}×`]));
   out.push(row(["cold telescoping build, in the runtime (Server-Timing)", r.circuitBuild.inRuntime.n, r.circuitBuild.inRuntime.p50, r.circuitBuild.inRuntime.p95, "", ""]));
   out.push(row(["cold telescoping build by a client over HTTP (3 round trips)", r.circuitBuild.fromClientOverHttp.n, r.circuitBuild.fromClientOverHttp.p50, r.circuitBuild.fromClientOverHttp.p95, "", ""]));
   out.push("");

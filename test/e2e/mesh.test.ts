@@ -71,6 +71,21 @@ describe("the local mesh, end to end", () => {
     expect(new Set([first!, ...fresh].map((path) => path.split(",")[0])).size).toBe(1);
   });
 
+  it("answers new-circuit requests in full, each on a circuit built ahead of time, the next spare built once the answer is out", async () => {
+    const answer = randomBytes(300 * 1024);
+    origin.answer = { status: 200, headers: { "content-type": "application/octet-stream" }, body: answer };
+    // Back to back: with two spares, the third and fourth find one only if the spares used before
+    // them were rebuilt once their answers went out (not only after the 2 s fallback).
+    for (let i = 0; i < 4; i++) {
+      const response = await gateway(`${origin.url}/fresh-${i}`, { headers: { "onion-new-circuit": "1" } });
+      expect(response.status).toBe(200);
+      expect(response.headers.get("content-length")).toBe(String(answer.length));
+      expect(Buffer.from(await response.arrayBuffer()).equals(answer)).toBe(true);
+      expect(response.headers.get("server-timing"), `request ${i}`).toContain('circuit-build;dur=');
+      expect(response.headers.get("server-timing"), `request ${i}`).toContain('desc="ahead of time"');
+    }
+  });
+
   it("reports an unreachable origin as a JSON error from the exit", async () => {
     const response = await gateway("http://127.0.0.1:9/nothing-listens-here");
     expect(response.status).toBe(502);

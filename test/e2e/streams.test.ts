@@ -419,7 +419,7 @@ describe("flow control", () => {
       }
       const stalledAt = written!.flushed();
       // What the server got out: the kernel's buffers on both sides of each TCP hop, plus the
-      // stream's window (512 KiB); far from the 1 GiB it would write if nothing stopped it.
+      // stream's window (2 MiB); far from the 1 GiB it would write if nothing stopped it.
       console.info(`slow reader: the server wrote ${(stalledAt / 1048576).toFixed(1)} MiB before it stalled`);
       expect(Date.now() - stillSince).toBeGreaterThanOrEqual(1_000);
       expect(stalledAt).toBeLessThan(24 * 1024 * 1024);

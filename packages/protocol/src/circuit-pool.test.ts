@@ -149,6 +149,27 @@ describe("CircuitPool", () => {
     expect((await pool.acquire(true)).entry.circuit).toBe(built[2]);
   });
 
+  it("starts a fresh request's background work only once its answer has gone out, when told when that is", async () => {
+    const { pool, built } = setup(1);
+    const first = await pool.acquire(false);
+    await Promise.all(first.teardown);
+    pool.release(first.entry);
+    const fresh = await pool.acquire(true);
+    let answered!: () => void;
+    const done = pool.release(fresh.entry, new Promise<void>((resolve) => (answered = resolve)));
+    expect(done).toBeDefined();
+    // The request is over, its answer not yet out: nothing destroyed, no spare being built.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(built[0]!.destroyed).toBe(0);
+    expect(built).toHaveLength(2);
+    // The request no longer counts against its circuit meanwhile.
+    expect(fresh.entry.inflight).toBe(0);
+    answered();
+    await done;
+    expect(built[0]!.destroyed).toBe(1);
+    expect(built).toHaveLength(3);
+  });
+
   it("destroys a circuit a fresh request replaced only after that circuit's own requests are over", async () => {
     const { pool, built } = setup(1);
     const busy = await pool.acquire(false);

@@ -123,20 +123,29 @@ export class CircuitPool {
     }
   }
 
-  /** Ends one request's use; returns the teardown to wait for when that was the last use of a retired circuit. */
-  release(entry: PooledCircuit): Promise<void> | undefined {
+  /**
+   * Ends one request's use; returns the teardown to wait for when that was the last use of a
+   * retired circuit. A fresh request's own background work (the DESTROYs of the circuits it
+   * replaced, the next spare's build) starts once `answered` settles, when given: started sooner,
+   * it competes with the request's answer for the same thread.
+   */
+  release(entry: PooledCircuit, answered?: Promise<unknown>): Promise<void> | undefined {
     entry.inflight--;
     const own = entry.retired ? this.destroyIfIdle(entry) : undefined;
     const replaced = entry.replaced;
     if (!replaced) return own;
     entry.replaced = undefined;
-    const work: Promise<void>[] = own ? [own] : [];
-    for (const old of replaced) {
-      const done = this.destroyIfIdle(old);
-      if (done) work.push(done);
-    }
-    this.refill(work);
-    return work.length === 0 ? undefined : Promise.all(work).then(() => {});
+    const start = (): Promise<void> | undefined => {
+      const work: Promise<void>[] = own ? [own] : [];
+      for (const old of replaced) {
+        const done = this.destroyIfIdle(old);
+        if (done) work.push(done);
+      }
+      this.refill(work);
+      return work.length === 0 ? undefined : Promise.all(work).then(() => {});
+    };
+    if (!answered) return start();
+    return answered.then(start, start);
   }
 
   /**

@@ -89,6 +89,8 @@ interface Stream {
   receive: ReceiveWindow;
   /** Backward DATA bytes queued and not yet on a way back. */
   queued: number;
+  /** Bytes read that did not fit in the windows when they came: sent first, once they do. */
+  held: Bytes | null;
   /** Resolves the reader when there may be room again. */
   wake: (() => void) | null;
   /** Forward bytes written one after another. */
@@ -130,7 +132,10 @@ export class ExitStreams {
   /** Streams open now, and bytes buffered for them (both directions). */
   stats(): { streams: number; bufferedBytes: number } {
     let bufferedBytes = 0;
-    for (const circuit of this.circuits.values()) for (const item of circuit.queue) bufferedBytes += item.reply.command === RelayCommand.DATA ? dataLength(item.reply) : 0;
+    for (const circuit of this.circuits.values()) {
+      for (const item of circuit.queue) bufferedBytes += item.reply.command === RelayCommand.DATA ? dataLength(item.reply) : 0;
+      for (const stream of circuit.streams.values()) bufferedBytes += stream.held?.length ?? 0;
+    }
     return { streams: this.count, bufferedBytes: bufferedBytes + this.forwardBuffered };
   }
 
@@ -219,6 +224,7 @@ export class ExitStreams {
       send: new SendWindow(STREAM_WINDOW_BYTES),
       receive: new ReceiveWindow(STREAM_WINDOW_BYTES, STREAM_SENDME_BYTES),
       queued: 0,
+      held: null,
       wake: null,
       writing: Promise.resolve(),
       lastActive: this.options.clock(),
@@ -239,33 +245,41 @@ export class ExitStreams {
         stream.wake = null;
         continue;
       }
-      let bytes: Bytes | null;
-      try {
-        bytes = await stream.socket.read(room);
-      } catch {
-        this.finish(circuit, stream, EndReason.CONNRESET);
-        return;
+      let bytes = stream.held;
+      if (bytes) stream.held = null;
+      else {
+        try {
+          bytes = await stream.socket.read(room);
+        } catch {
+          this.finish(circuit, stream, EndReason.CONNRESET);
+          return;
+        }
+        if (stream.closed) return;
+        if (bytes === null) {
+          this.finish(circuit, stream, EndReason.DONE);
+          return;
+        }
+        if (bytes.length === 0) continue;
+        if (this.options.claim && !this.options.claim(bytes.length)) {
+          this.finish(circuit, stream, EndReason.RESOURCELIMIT);
+          return;
+        }
       }
-      if (stream.closed) return;
-      if (bytes === null) {
-        this.finish(circuit, stream, EndReason.DONE);
-        return;
-      }
-      if (bytes.length === 0) continue;
-      if (this.options.claim && !this.options.claim(bytes.length)) {
-        this.finish(circuit, stream, EndReason.RESOURCELIMIT);
-        return;
-      }
-      stream.send.spend(bytes.length);
-      circuit.send.spend(bytes.length);
-      stream.queued += bytes.length;
+      // The streams of a circuit read at once, each sized from the circuit's window as it was:
+      // what no longer fits (the others' reads spent it meanwhile) is held until a SENDME.
+      const fits = Math.min(bytes.length, stream.send.available, circuit.send.available);
+      if (fits < bytes.length) stream.held = bytes.subarray(fits);
+      if (fits === 0) continue;
+      bytes = bytes.subarray(0, fits);
+      stream.send.spend(fits);
+      circuit.send.spend(fits);
+      stream.queued += fits;
       stream.lastActive = this.options.clock();
-      const length = bytes.length;
       this.deliver(circuit, {
         reply: { command: RelayCommand.DATA, data: encodeData({ streamId: stream.id, bytes }) },
         sent: () => {
-          stream.queued -= length;
-          this.options.release?.(length);
+          stream.queued -= fits;
+          this.options.release?.(fits);
           stream.wake?.();
         },
       });
@@ -385,6 +399,8 @@ export class ExitStreams {
     if (stream.closed) return;
     stream.closed = true;
     if (counted && circuit.closed) this.count--;
+    if (stream.held) this.options.release?.(stream.held.length);
+    stream.held = null;
     try {
       stream.socket.close();
     } catch {}

@@ -149,6 +149,11 @@ export interface OnionRequestOptions {
   fresh?: boolean;
   /** Keeps background work (a retired circuit's DESTROY, a consensus refresh) alive after the answer. */
   waitUntil?: (promise: Promise<unknown>) => void;
+  /**
+   * Settles once the answer has gone out to whoever asked: a fresh request's background work (the
+   * DESTROYs of the circuits it replaced, the next spare's build) waits for it (CircuitPool.release).
+   */
+  answered?: Promise<unknown>;
 }
 
 export interface OnionStreamOptions {
@@ -248,7 +253,7 @@ export class OnionProxy {
       try {
         const result = await lease.entry.circuit.request(message);
         const requestMs = timer() - requestStarted;
-        this.finish(lease.entry, false, waitUntil);
+        this.finish(lease.entry, false, waitUntil, options.answered);
         const hops = lease.entry.circuit.hops;
         return { result, hops, path: hops.map((hop) => hop.relay.id), reused: lease.reused, buildMs: lease.reused ? undefined : lease.entry.buildMs, prebuilt: lease.prebuilt ?? false, requestMs, attempts: attempt };
       } catch (error) {
@@ -349,9 +354,9 @@ export class OnionProxy {
     return again;
   }
 
-  private finish(entry: PooledCircuit, failed: boolean, waitUntil: (promise: Promise<unknown>) => void): void {
+  private finish(entry: PooledCircuit, failed: boolean, waitUntil: (promise: Promise<unknown>) => void, answered?: Promise<unknown>): void {
     if (failed) this.pool.discard(entry);
-    const done = this.pool.release(entry);
+    const done = this.pool.release(entry, answered);
     if (done) waitUntil(done);
   }
 

@@ -68,10 +68,13 @@ export const MAX_STREAM_ID = 0xffff;
 export const MAX_HOST_BYTES = 255;
 
 /**
- * Most bytes one DATA cell carries: a backward DATA cell then fills a 64 KiB bucket exactly (27-byte
+ * Most bytes one DATA cell carries: a backward DATA cell then fills a 512 KiB bucket exactly (27-byte
  * relay header, 4-byte order, 2-byte stream id); forward ones carry no order and the same bytes.
+ * A read returns what the socket has, so small exchanges still make small cells; only bulk
+ * transfers fill it. Each cell costs every hop a fixed price (a call, a digest, a timer), which at
+ * 64 KiB was most of the cost of a download (docs/performance.md).
  */
-export const MAX_STREAM_DATA = 64 * 1024 - RELAY_HEADER_BYTES - ORDER_BYTES - 2;
+export const MAX_STREAM_DATA = 512 * 1024 - RELAY_HEADER_BYTES - ORDER_BYTES - 2;
 
 /**
  * Flow control (tor-spec 7.3-7.4, in bytes of DATA rather than cells, since cells come in buckets):
@@ -79,10 +82,11 @@ export const MAX_STREAM_DATA = 64 * 1024 - RELAY_HEADER_BYTES - ORDER_BYTES - 2;
  * SENDME once it has passed an increment on (to the TCP socket at the exit, to the application at
  * the client). Both per stream and per circuit, in both directions.
  */
-export const STREAM_WINDOW_BYTES = 512 * 1024;
-export const STREAM_SENDME_BYTES = 128 * 1024;
-export const CIRCUIT_WINDOW_BYTES = 2 * 1024 * 1024;
-export const CIRCUIT_SENDME_BYTES = 512 * 1024;
+// A stream's window holds four full DATA cells, as many as the client's DRAINs bring back at once.
+export const STREAM_WINDOW_BYTES = 2 * 1024 * 1024;
+export const STREAM_SENDME_BYTES = 512 * 1024;
+export const CIRCUIT_WINDOW_BYTES = 8 * 1024 * 1024;
+export const CIRCUIT_SENDME_BYTES = 2 * 1024 * 1024;
 
 export interface Begin {
   streamId: number;
@@ -138,7 +142,7 @@ export interface StreamData {
 
 /** DATA as [head, bytes], so a sealer writes the bytes once. */
 export function encodeData({ streamId, bytes }: StreamData): [Bytes, Bytes] {
-  if (bytes.length > MAX_STREAM_DATA) throw new ProtocolError("message_too_large", "A DATA cell carries at most one 64 KiB bucket.");
+  if (bytes.length > MAX_STREAM_DATA) throw new ProtocolError("message_too_large", "A DATA cell carries at most one 512 KiB bucket.");
   return [encodeStreamId(streamId), bytes];
 }
 

@@ -11,7 +11,7 @@ import type { Descriptor } from "./descriptor.ts";
 import { ExitStreams, type ExitStreamsOptions, StreamRefusal, type StreamSocket } from "./exit-streams.ts";
 import { MemoryRelayTables } from "./memory-tables.ts";
 import { CLIENT_NEIGHBOUR, RelayEngine } from "./relay-engine.ts";
-import { EndReason, STREAM_WINDOW_BYTES } from "./stream-cell.ts";
+import { EndReason, MAX_STREAM_DATA, STREAM_WINDOW_BYTES } from "./stream-cell.ts";
 import { StreamError, StreamMux } from "./stream-mux.ts";
 import { generateX25519 } from "./x25519.ts";
 
@@ -143,6 +143,32 @@ describe("streams through a circuit", () => {
     expect(createHash("sha256").update(received).digest("hex")).toBe(createHash("sha256").update(big).digest("hex"));
   }, 30_000);
 
+  it("shares the circuit's window among streams whose reads are all pending at once, and none of them stalls", async () => {
+    // Sockets that answer each read a little later, with as many bytes as asked: every stream's
+    // first read is pending together, each sized against the same circuit window, so together
+    // they read more than it holds. The bytes that no longer fit must wait for a SENDME: spent
+    // anyway, they overdrew the window and stopped their stream for good, silently.
+    const each = 1024 * 1024;
+    const slowSocket = () => {
+      let left = each;
+      return {
+        async read(max: number) {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          if (left === 0) return null;
+          const n = Math.min(max, left);
+          left -= n;
+          return new Uint8Array(n) as Bytes;
+        },
+        async write() {},
+        close() {},
+      };
+    };
+    const { mux } = await network({ connect: async () => slowSocket() });
+    const streams = await Promise.all(Array.from({ length: 20 }, () => mux.open("127.0.0.1", 80)));
+    const received = await Promise.all(streams.map(async (stream) => (await readAll(stream)).length));
+    expect(received).toEqual(streams.map(() => each));
+  }, 30_000);
+
   it("uploads 3 MiB byte for byte, within the flow-control windows", async () => {
     let resolveDigest!: (digest: string) => void;
     const digest = new Promise<string>((resolve) => (resolveDigest = resolve));
@@ -252,9 +278,9 @@ describe("streams through a circuit", () => {
     await serverStalled;
     await new Promise((resolve) => setTimeout(resolve, 500));
     const stats = exit.stats();
-    expect(stats.bufferedBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(stats.bufferedBytes).toBeLessThanOrEqual(MAX_STREAM_DATA);
     // What left the server: the stream window in the client, one read at the exit, and the kernel's buffers.
-    expect(written).toBeLessThan(STREAM_WINDOW_BYTES + 64 * 1024 + 16 * 1024 * 1024);
+    expect(written).toBeLessThan(STREAM_WINDOW_BYTES + MAX_STREAM_DATA + 16 * 1024 * 1024);
     const before = written;
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(written).toBe(before);

@@ -80,7 +80,7 @@ export async function sendAnonymously(
   env: Env,
   localPrefix: string,
   message: HttpRequestMessage,
-  options: { fresh: boolean; waitUntil: (promise: Promise<unknown>) => void },
+  options: { fresh: boolean; waitUntil: (promise: Promise<unknown>) => void; answered?: Promise<unknown> },
 ): Promise<AnonymousResult | Response> {
   const proxy = onionProxy(env, localPrefix);
   try {

@@ -1,6 +1,6 @@
 // The exit's TCP connections for streams: `connect()` from cloudflare:sockets, read with a BYOB
-// reader (64 KiB at a time instead of the default 4 KiB chunks) only when the stream has window
-// room, so an unread socket stops the server through TCP.
+// reader (up to a whole DATA cell at a time instead of the default 4 KiB chunks) only when the
+// stream has window room, so an unread socket stops the server through TCP.
 //
 // The exit is given the host name and resolves it itself (the client never does, as with
 // SOCKS5h). Under the production policy it resolves the name over DNS-over-HTTPS (DOH_URL), refuses
@@ -88,7 +88,9 @@ function exitSocket(socket: Socket): StreamSocket {
     async read(max: number): Promise<Bytes | null> {
       const { value, done } = await reader.read(new Uint8Array(max));
       if (done || !value) return null;
-      return value as Bytes;
+      // A short read is copied out of the read buffer (up to a whole DATA cell), so what waits in
+      // the queue holds what the budget was charged for, not the buffer behind it.
+      return (value.byteLength < max / 4 ? value.slice() : value) as Bytes;
     },
     write: (bytes: Bytes) => writer.write(bytes),
     close() {

@@ -3,7 +3,7 @@
 
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { Circuit, EndReason, StreamMux, type ExitStreams } from "@shallot/protocol";
+import { Circuit, EndReason, MAX_STREAM_DATA, StreamMux, type ExitStreams } from "@shallot/protocol";
 import { describe, expect, it } from "vitest";
 import type { Relay } from "../src/relay.ts";
 import { addRelays, relayStub, webSocketClientTransport } from "./helpers.ts";
@@ -67,7 +67,7 @@ describe("streams through Relay Durable Objects", () => {
     const written = (await flooded()) - before;
     const buffered = await runInDurableObject(relayStub(exit.id), (relay: Relay) => (relay as unknown as { streams: ExitStreams }).streams.stats());
     expect(buffered.streams).toBe(1);
-    expect(buffered.bufferedBytes).toBeLessThanOrEqual(64 * 1024);
+    expect(buffered.bufferedBytes).toBeLessThanOrEqual(MAX_STREAM_DATA);
     // The server has stopped: what it wrote sits in the stream window, one read and the kernel's buffers.
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect((await flooded()) - before).toBe(written);

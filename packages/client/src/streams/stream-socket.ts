@@ -19,7 +19,8 @@ export function streamSocket(stream: StreamLike): Duplex {
   let wanted = false;
   let pulling = false;
   const duplex = new Duplex({
-    // Chunks are up to one DATA cell (about 64 KiB): hold about one beyond what the reader took.
+    // Chunks are up to one DATA cell: past this mark the pull stops, so about one chunk waits beyond
+    // what the reader took.
     readableHighWaterMark: 64 * 1024,
     allowHalfOpen: false,
     read() {
