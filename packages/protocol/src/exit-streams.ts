@@ -32,6 +32,11 @@ import {
   withOrder,
 } from "./stream-cell.ts";
 
+/** The smallest read buffer, and a stream's first. */
+export const FIRST_READ_BYTES = 64 * 1024;
+/** The next read's buffer is this many times what the last read returned, up to a whole DATA cell. */
+const READ_GROWTH = 4;
+
 /** A connected TCP socket as the exit uses it. */
 export interface StreamSocket {
   /** At most `max` bytes as they come; null once the server has closed its side. */
@@ -91,6 +96,8 @@ interface Stream {
   queued: number;
   /** Bytes read that did not fit in the windows when they came: sent first, once they do. */
   held: Bytes | null;
+  /** The size of the next read's buffer. */
+  readSize: number;
   /** Resolves the reader when there may be room again. */
   wake: (() => void) | null;
   /** Forward bytes written one after another. */
@@ -225,6 +232,7 @@ export class ExitStreams {
       receive: new ReceiveWindow(STREAM_WINDOW_BYTES, STREAM_SENDME_BYTES),
       queued: 0,
       held: null,
+      readSize: FIRST_READ_BYTES,
       wake: null,
       writing: Promise.resolve(),
       lastActive: this.options.clock(),
@@ -248,22 +256,36 @@ export class ExitStreams {
       let bytes = stream.held;
       if (bytes) stream.held = null;
       else {
+        // A pending read holds a buffer of its size while the server is silent: charged to the
+        // budget for as long as it waits, and small unless the last read was large (a bulk
+        // transfer), so streams that idle cannot fill the isolate with read buffers.
+        const size = Math.min(room, stream.readSize);
+        if (this.options.claim && !this.options.claim(size)) {
+          this.finish(circuit, stream, EndReason.RESOURCELIMIT);
+          return;
+        }
         try {
-          bytes = await stream.socket.read(room);
+          bytes = await stream.socket.read(size);
         } catch {
+          bytes = undefined!;
+        }
+        // What was read stays charged until it is sent; the rest of the buffer is free again.
+        const read = bytes?.length ?? 0;
+        this.options.release?.(size - read);
+        stream.readSize = Math.max(FIRST_READ_BYTES, Math.min(read * READ_GROWTH, MAX_STREAM_DATA));
+        if (bytes === undefined) {
           this.finish(circuit, stream, EndReason.CONNRESET);
           return;
         }
-        if (stream.closed) return;
+        if (stream.closed) {
+          this.options.release?.(read);
+          return;
+        }
         if (bytes === null) {
           this.finish(circuit, stream, EndReason.DONE);
           return;
         }
         if (bytes.length === 0) continue;
-        if (this.options.claim && !this.options.claim(bytes.length)) {
-          this.finish(circuit, stream, EndReason.RESOURCELIMIT);
-          return;
-        }
       }
       // The streams of a circuit read at once, each sized from the circuit's window as it was:
       // what no longer fits (the others' reads spent it meanwhile) is held until a SENDME.

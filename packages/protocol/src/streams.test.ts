@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { type Bytes, fromHex, toBase64Url, toHex } from "./bytes.ts";
 import { type CellTransport, Circuit } from "./client.ts";
 import type { Descriptor } from "./descriptor.ts";
-import { ExitStreams, type ExitStreamsOptions, StreamRefusal, type StreamSocket } from "./exit-streams.ts";
+import { ExitStreams, type ExitStreamsOptions, FIRST_READ_BYTES, StreamRefusal, type StreamSocket } from "./exit-streams.ts";
 import { MemoryRelayTables } from "./memory-tables.ts";
 import { CLIENT_NEIGHBOUR, RelayEngine } from "./relay-engine.ts";
 import { EndReason, MAX_STREAM_DATA, STREAM_WINDOW_BYTES } from "./stream-cell.ts";
@@ -168,6 +168,22 @@ describe("streams through a circuit", () => {
     const received = await Promise.all(streams.map(async (stream) => (await readAll(stream)).length));
     expect(received).toEqual(streams.map(() => each));
   }, 30_000);
+
+  it("charges the buffers of reads waiting on silent servers to the budget, small ones, and frees them when the streams end", async () => {
+    // Twenty streams to a server that never speaks: each holds one pending read. Uncharged and a
+    // whole DATA cell each, streams that idle could fill the isolate without a byte sent.
+    let held = 0;
+    const sockets: Socket[] = [];
+    const port = await listen((socket) => sockets.push(socket));
+    const { mux } = await network({ claim: (bytes) => ((held += bytes), true), release: (bytes) => (held -= bytes) });
+    const streams = await Promise.all(Array.from({ length: 20 }, () => mux.open("127.0.0.1", port)));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(held).toBe(20 * FIRST_READ_BYTES);
+    await Promise.all(streams.map((stream) => stream.end()));
+    const deadline = Date.now() + 5_000;
+    while (held !== 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(held).toBe(0);
+  });
 
   it("uploads 3 MiB byte for byte, within the flow-control windows", async () => {
     let resolveDigest!: (digest: string) => void;
