@@ -3,16 +3,14 @@
 // refused or fails, and nothing they record can be used offline: no username, password, hash,
 // proof or token in what crosses the exit.
 
-import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { fromBase64Url, loginAccount, ohttpChannel, solvePuzzle, toBase64 } from "@shallot/protocol";
 import { type HostileServer, json, passThrough, startHostileExit, startImpostor } from "./hostile-auth.ts";
 import { networkArgs } from "./network.ts";
+import { onion } from "./onion-cli.ts";
 
 const mesh = inject("mesh");
-const ROOT = resolve(import.meta.dirname, "../..");
 const network = networkArgs(mesh);
 const fresh = (prefix: string) => `${prefix}-${randomBytes(5).toString("hex")}`;
 
@@ -20,20 +18,6 @@ const gateway = async (path: string, body: unknown) => {
   const response = await fetch(`${mesh.urls.relay}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 };
-
-/** `onion …` as a user runs it; the password on stdin. */
-function onion(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [join(ROOT, "packages/client/bin/onion.mjs"), ...args], { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    child.once("error", fail);
-    child.once("close", (code) => done({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 /** Every form in which a login's secrets could show up in what the attacker recorded. */
 function expectNothingUsable(view: string, secrets: { username: string; password: string; tokens?: string[] }) {

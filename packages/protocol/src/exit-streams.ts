@@ -253,40 +253,9 @@ export class ExitStreams {
         stream.wake = null;
         continue;
       }
-      let bytes = stream.held;
-      if (bytes) stream.held = null;
-      else {
-        // A pending read holds a buffer of its size while the server is silent: charged to the
-        // budget for as long as it waits, and small unless the last read was large (a bulk
-        // transfer), so streams that idle cannot fill the isolate with read buffers.
-        const size = Math.min(room, stream.readSize);
-        if (this.options.claim && !this.options.claim(size)) {
-          this.finish(circuit, stream, EndReason.RESOURCELIMIT);
-          return;
-        }
-        try {
-          bytes = await stream.socket.read(size);
-        } catch {
-          bytes = undefined!;
-        }
-        // What was read stays charged until it is sent; the rest of the buffer is free again.
-        const read = bytes?.length ?? 0;
-        this.options.release?.(size - read);
-        stream.readSize = Math.max(FIRST_READ_BYTES, Math.min(read * READ_GROWTH, MAX_STREAM_DATA));
-        if (bytes === undefined) {
-          this.finish(circuit, stream, EndReason.CONNRESET);
-          return;
-        }
-        if (stream.closed) {
-          this.options.release?.(read);
-          return;
-        }
-        if (bytes === null) {
-          this.finish(circuit, stream, EndReason.DONE);
-          return;
-        }
-        if (bytes.length === 0) continue;
-      }
+      let bytes = stream.held ?? (await this.read(circuit, stream, room));
+      stream.held = null;
+      if (!bytes) continue;
       // The streams of a circuit read at once, each sized from the circuit's window as it was:
       // what no longer fits (the others' reads spent it meanwhile) is held until a SENDME.
       const fits = Math.min(bytes.length, stream.send.available, circuit.send.available);
@@ -306,6 +275,34 @@ export class ExitStreams {
         },
       });
     }
+  }
+
+  /**
+   * One read of the server's bytes, at most `room`; null when there is nothing to send (the stream
+   * may have ended). A pending read holds a buffer of its size while the server is silent: charged
+   * to the budget for as long as it waits, and small unless the last read was large (a bulk
+   * transfer), so streams that idle cannot fill the isolate with read buffers.
+   */
+  private async read(circuit: CircuitStreams, stream: Stream, room: number): Promise<Bytes | null> {
+    const size = Math.min(room, stream.readSize);
+    if (this.options.claim && !this.options.claim(size)) {
+      this.finish(circuit, stream, EndReason.RESOURCELIMIT);
+      return null;
+    }
+    let bytes: Bytes | null;
+    try {
+      bytes = await stream.socket.read(size);
+    } catch {
+      this.options.release?.(size);
+      this.finish(circuit, stream, EndReason.CONNRESET);
+      return null;
+    }
+    // What was read stays charged until it is sent; the rest of the buffer is free again.
+    const read = bytes?.length ?? 0;
+    this.options.release?.(stream.closed ? size : size - read);
+    stream.readSize = Math.max(FIRST_READ_BYTES, Math.min(read * READ_GROWTH, MAX_STREAM_DATA));
+    if (bytes === null && !stream.closed) this.finish(circuit, stream, EndReason.DONE);
+    return stream.closed || !bytes || bytes.length === 0 ? null : bytes;
   }
 
   private async data(circuit: CircuitStreams, data: Bytes): Promise<StreamReply> {

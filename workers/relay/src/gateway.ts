@@ -79,37 +79,38 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   if (declared > config.maxBodyBytes) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
   const claim = claimBytes(GATEWAY_COPIES * declared, config.maxInflightBytes);
   if (!claim) return retryLater(errorResponse(503, "gateway_busy", "The gateway holds too many bytes in flight; try again shortly."), 1);
-  let sent: Awaited<ReturnType<typeof sendAnonymously>>;
   const fresh = request.headers.get(NEW_CIRCUIT_HEADER) === "1";
   // Only a fresh request leaves work behind (the spare it used is rebuilt); a reused one pays nothing here.
   const answer = fresh ? answerSignal() : NO_SIGNAL;
   try {
-    const body = await readBodyLimited(request, config.maxBodyBytes);
-    if (!body) return answer.none(errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`));
-    const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers), body };
-    sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh, waitUntil, answered: answer.sent });
-  } catch (error) {
-    answer.none(null);
-    throw error;
+    let sent: Awaited<ReturnType<typeof sendAnonymously>>;
+    try {
+      const body = await readBodyLimited(request, config.maxBodyBytes);
+      if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
+      const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers), body };
+      sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh, waitUntil, answered: answer.sent });
+    } finally {
+      claim.release();
+    }
+    const gatewayOrigin = new URL(request.url).origin;
+    if (sent instanceof Response) return sent;
+    const { result, path, timing } = sent;
+    if (!result.ok) {
+      const response = errorResponse(result.error.status, result.error.error, result.error.message);
+      response.headers.set(CIRCUIT_HEADER, path.join(","));
+      response.headers.set("server-timing", timing);
+      return response;
+    }
+    const { response } = result;
+    const headers = responseHeaders(response.headers, target.output, gatewayOrigin);
+    headers.set(CIRCUIT_HEADER, path.join(","));
+    headers.set("server-timing", timing);
+    const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(response.status);
+    return new Response(nullBody ? null : answer.watch(response.body), { status: response.status, statusText: response.statusText, headers });
   } finally {
-    claim.release();
+    // Any answer whose body is not watched (an error, none at all) is out as soon as it is returned.
+    answer.unlessWatched();
   }
-  const gatewayOrigin = new URL(request.url).origin;
-  if (sent instanceof Response) return answer.none(sent);
-  const { result, path, timing } = sent;
-  if (!result.ok) {
-    const response = errorResponse(result.error.status, result.error.error, result.error.message);
-    response.headers.set(CIRCUIT_HEADER, path.join(","));
-    response.headers.set("server-timing", timing);
-    return answer.none(response);
-  }
-  const { response } = result;
-  const headers = responseHeaders(response.headers, target.output, gatewayOrigin);
-  headers.set(CIRCUIT_HEADER, path.join(","));
-  headers.set("server-timing", timing);
-  const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(response.status);
-  if (nullBody) return answer.none(new Response(null, { status: response.status, statusText: response.statusText, headers }));
-  return new Response(answer.body(response.body), { status: response.status, statusText: response.statusText, headers });
 }
 
 /** The longest a fresh request's background work waits for its answer to go out (a client that never reads). */
@@ -118,13 +119,13 @@ const ANSWER_WAIT_MS = 2_000;
 /** When a request's answer has gone out to the client (onion-proxy's `answered`). */
 interface AnswerSignal {
   sent: Promise<void> | undefined;
-  /** An answer without a body: nothing to wait for. */
-  none<T>(response: T): T;
   /** The answer's body, watched until the runtime has taken it. */
-  body(bytes: Uint8Array<ArrayBuffer>): BodyInit;
+  watch(bytes: Uint8Array<ArrayBuffer>): BodyInit;
+  /** Settles now unless a body is being watched. */
+  unlessWatched(): void;
 }
 
-const NO_SIGNAL: AnswerSignal = { sent: undefined, none: (response) => response, body: (bytes) => bytes };
+const NO_SIGNAL: AnswerSignal = { sent: undefined, watch: (bytes) => bytes, unlessWatched: () => {} };
 
 /**
  * A fresh request's signal. Work started as the request ends (the next spare's build, DESTROYs of
@@ -136,25 +137,22 @@ function answerSignal(): AnswerSignal {
   let settle!: () => void;
   const sent = new Promise<void>((resolve) => (settle = resolve));
   const timer = setTimeout(settle, ANSWER_WAIT_MS);
+  let watching = false;
   const done = () => {
     clearTimeout(timer);
     // A timer of 1 ms: with a timer of 0 the answer still waited for the work (measured); the
     // runtime writes it to its socket only when the thread next waits for I/O.
     setTimeout(settle, 1);
   };
-  const none = <T>(response: T): T => {
-    done();
-    return response;
-  };
   return {
     sent,
-    none,
     /**
      * The body through a FixedLengthStream (so the answer keeps its Content-Length): its write
      * settles once the runtime has taken the bytes for the client, or failed to.
      */
-    body(bytes: Uint8Array<ArrayBuffer>): BodyInit {
-      if (bytes.byteLength === 0) return none(bytes);
+    watch(bytes) {
+      if (bytes.byteLength === 0) return bytes;
+      watching = true;
       const stream = new FixedLengthStream(bytes.byteLength);
       const writer = stream.writable.getWriter();
       void writer
@@ -163,6 +161,9 @@ function answerSignal(): AnswerSignal {
         .catch(() => {})
         .finally(done);
       return stream.readable;
+    },
+    unlessWatched() {
+      if (!watching) done();
     },
   };
 }
