@@ -8,8 +8,6 @@ import type { Relay } from "./relay.ts";
 
 export interface Env {
   RELAY: DurableObjectNamespace<Relay>;
-  /** The browser page's static files (workers/relay/page, built into workers/relay/public). */
-  ASSETS: Fetcher;
   /** The gateway's own state (its entry guards): one object, since the gateway is a stateless worker. */
   GATEWAY: DurableObjectNamespace<GatewayState>;
   /**

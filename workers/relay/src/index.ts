@@ -13,6 +13,7 @@ import { claimBytes } from "./inflight.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";
+import { PAGE_PATHS, servePage } from "./page.ts";
 
 export { GatewayState } from "./gateway-state.ts";
 export { Relay } from "./relay.ts";
@@ -26,10 +27,9 @@ function relayStub(env: Env, id: string): DurableObjectStub<import("./relay.ts")
 
 const unknownRelay = () => errorResponse(404, "unknown_relay", "No relay with that id serves here.");
 
-/** The browser page's files (workers/relay/page), served from the static assets. */
-const PAGE_FILES = ["/", "/index.html", "/app.js", "/style.css"];
-for (const path of PAGE_FILES) {
-  app.on(["GET", "HEAD"], path, (c) => c.env.ASSETS.fetch(c.req.raw));
+/** The browser page's files (workers/relay/page). */
+for (const path of PAGE_PATHS) {
+  app.on(["GET", "HEAD"], path, (c) => servePage(c.req.raw, path));
   app.all(path, () => {
     const refused = errorResponse(405, "method_not_allowed", `${path} is the browser page: GET or HEAD only.`);
     refused.headers.set("allow", "GET, HEAD");

@@ -63,6 +63,35 @@ describe("bad input to the relay worker", () => {
     await expectError(await worker().fetch("http://relay.test/no/such/path", { method: "TRACE" }), 404, "not_found");
   });
 
+  it("serves each page file with its type, its security headers and a validator that answers a revalidation with 304", async () => {
+    const types: Record<string, RegExp> = { "/": /^text\/html/, "/index.html": /^text\/html/, "/app.js": /^text\/javascript/, "/style.css": /^text\/css/ };
+    for (const [path, type] of Object.entries(types)) {
+      const page = await worker().fetch(`http://relay.test${path}`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get("content-type")).toMatch(type);
+      expect(page.headers.get("content-security-policy")).toContain("script-src 'self'");
+      expect(page.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+      expect(page.headers.get("x-content-type-options")).toBe("nosniff");
+      expect(page.headers.get("referrer-policy")).toBe("no-referrer");
+      const body = await page.text();
+      expect(body.length).toBeGreaterThan(100);
+      const etag = page.headers.get("etag")!;
+      expect(etag).toMatch(/^"[\w-]+"$/);
+      const head = await worker().fetch(`http://relay.test${path}`, { method: "HEAD" });
+      expect(head.headers.get("etag")).toBe(etag);
+      expect(await head.text()).toBe("");
+      const again = await worker().fetch(`http://relay.test${path}`, { headers: { "if-none-match": `"other", W/${etag}` } });
+      expect(again.status).toBe(304);
+      expect(await again.text()).toBe("");
+      const changed = await worker().fetch(`http://relay.test${path}`, { headers: { "if-none-match": '"other"' } });
+      expect(changed.status).toBe(200);
+      expect(await changed.text()).toBe(body);
+    }
+    // Each file its own validator: a cached app.js is not taken for the page.
+    const tags = await Promise.all(["/", "/app.js", "/style.css"].map(async (path) => (await worker().fetch(`http://relay.test${path}`)).headers.get("etag")));
+    expect(new Set(tags).size).toBe(3);
+  });
+
   it("validates /fetch: URL, method and body size before touching the network", async () => {
     await expectError(await worker().fetch("http://relay.test/fetch"), 400, "invalid_url");
     await expectError(await worker().fetch("http://relay.test/fetch?url=/relative"), 400, "invalid_url");
