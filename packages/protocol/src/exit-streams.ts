@@ -36,6 +36,8 @@ import {
 export const FIRST_READ_BYTES = 64 * 1024;
 /** The next read's buffer is this many times what the last read returned, up to a whole DATA cell. */
 const READ_GROWTH = 4;
+/** How long a read the byte budget refused waits before it asks again. */
+const BUDGET_RETRY_MS = 50;
 
 /** A connected TCP socket as the exit uses it. */
 export interface StreamSocket {
@@ -285,9 +287,15 @@ export class ExitStreams {
    */
   private async read(circuit: CircuitStreams, stream: Stream, room: number): Promise<Bytes | null> {
     const size = Math.min(room, stream.readSize);
-    if (this.options.claim && !this.options.claim(size)) {
-      this.finish(circuit, stream, EndReason.RESOURCELIMIT);
-      return null;
+    // The isolate's budget is spent, by whoever: this stream reads nothing (its server is slowed by
+    // TCP) and tries again. Ending it would make a stream that holds no bytes pay for others'.
+    while (this.options.claim && !this.options.claim(size)) {
+      await new Promise<void>((resolve) => {
+        const cancel = this.options.timer(BUDGET_RETRY_MS, resolve);
+        stream.wake = () => (cancel(), resolve());
+      });
+      stream.wake = null;
+      if (stream.closed) return null;
     }
     let bytes: Bytes | null;
     try {

@@ -185,6 +185,25 @@ describe("streams through a circuit", () => {
     expect(held).toBe(0);
   });
 
+  it("holds a stream's reads while the byte budget is spent by others, then carries every byte: the stream is not ended", async () => {
+    const payload = new Uint8Array(300 * 1024).map((_, i) => (i * 7919) & 0xff);
+    const port = await listen((socket) => socket.end(payload));
+    // Spent for the first 400 ms (as by other circuits' cells in flight), then free again.
+    const spentUntil = Date.now() + 400;
+    let refused = 0;
+    const { mux } = await network({
+      claim: () => {
+        if (Date.now() < spentUntil) return (refused++, false);
+        return true;
+      },
+      release: () => {},
+    });
+    const stream = await mux.open("127.0.0.1", port);
+    const received = await readAll(stream);
+    expect(refused).toBeGreaterThan(1);
+    expect(Buffer.compare(received, Buffer.from(payload))).toBe(0);
+  });
+
   it("uploads 3 MiB byte for byte, within the flow-control windows", async () => {
     let resolveDigest!: (digest: string) => void;
     const digest = new Promise<string>((resolve) => (resolveDigest = resolve));
