@@ -1,5 +1,8 @@
 // The relay worker's isolate memory, read through its inspector while work runs.
 
+/** How long an inspector call may go unanswered. */
+const CALL_TIMEOUT_MS = 10_000;
+
 /**
  * Runs `work` three times while sampling the isolate's memory through its inspector
  * (Runtime.getHeapUsage: JS heap used + ArrayBuffer backing stores, garbage included).
@@ -20,10 +23,23 @@ export async function peakMemory(port, work) {
     pending.get(message.id)?.(message.result);
     pending.delete(message.id);
   });
-  const call = (method) => new Promise((resolve) => {
-    pending.set(++id, resolve);
-    socket.send(JSON.stringify({ id, method }));
+  // A call whose answer never comes fails after CALL_TIMEOUT_MS: a bench run once sat idle for
+  // minutes here, every download over, waiting (as it seems) on an answer wrangler's inspector
+  // proxy never passed on.
+  const call = (method) => new Promise((resolve, reject) => {
+    const sent = ++id;
+    const timer = setTimeout(() => {
+      pending.delete(sent);
+      reject(new Error(`the inspector did not answer ${method} within ${CALL_TIMEOUT_MS} ms`));
+    }, CALL_TIMEOUT_MS);
+    pending.set(sent, (result) => {
+      clearTimeout(timer);
+      resolve(result);
+    });
+    socket.send(JSON.stringify({ id: sent, method }));
   });
+  /** A heap sample, or none when the inspector did not answer in time (a sample missed, not the run). */
+  const sample = () => call("Runtime.getHeapUsage").then(mib, () => 0);
   const mib = (usage) => (usage.usedSize + (usage.backingStorageSize ?? 0)) / 1048576;
   let peak = 0;
   let rest = Infinity;
@@ -32,7 +48,7 @@ export async function peakMemory(port, work) {
     rest = Math.min(rest, mib(await call("Runtime.getHeapUsage")));
     let running = true;
     const sampler = (async () => {
-      while (running) peak = Math.max(peak, mib(await call("Runtime.getHeapUsage")));
+      while (running) peak = Math.max(peak, await sample());
     })();
     await work();
     running = false;

@@ -57,6 +57,8 @@ function openTcp(port, proxy) {
     };
     socket.on("data", onData);
     socket.once("error", reject);
+    // Closed before its answer: a failure to report, not a wait without end (a no-op once resolved).
+    socket.once("close", () => reject(new Error("the proxy closed the connection before answering CONNECT")));
   });
 }
 
