@@ -76,9 +76,14 @@ interface Run {
   stderr: string;
 }
 
+/** Longer than any command here takes (seconds at most); a command still running then is killed. */
+const RUN_LIMIT_MS = 20_000;
+
 function run(command: string, args: string[], env: Record<string, string> = {}, input = ""): Promise<Run> {
   return new Promise((resolvePromise) => {
-    const child = execFile(command, args, { cwd: ROOT, encoding: "buffer", maxBuffer: 32 * 1024 * 1024, env: { ...process.env, ...env } }, (error, stdout, stderr) => {
+    const child = execFile(command, args, { cwd: ROOT, encoding: "buffer", maxBuffer: 32 * 1024 * 1024, env: { ...process.env, ...env }, timeout: RUN_LIMIT_MS, killSignal: "SIGKILL" }, (error, stdout, stderr) => {
+      // A hung command fails its test with what it had printed, not the test's own timeout with nothing.
+      if (error?.killed) return resolvePromise({ code: -1, stdout, stderr: `${stderr.toString()}[still running after ${RUN_LIMIT_MS} ms: killed]` });
       const code = error ? (typeof error.code === "number" ? error.code : 1) : 0;
       resolvePromise({ code, stdout, stderr: stderr.toString() });
     });
