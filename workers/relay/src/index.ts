@@ -13,7 +13,7 @@ import { claimBytes } from "./inflight.ts";
 import { readBodyLimited } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";
-import { PAGE_PATHS, servePage } from "./page.ts";
+import { PAGE_ROUTES, servePage } from "./page.ts";
 
 export { GatewayState } from "./gateway-state.ts";
 export { Relay } from "./relay.ts";
@@ -28,8 +28,8 @@ function relayStub(env: Env, id: string): DurableObjectStub<import("./relay.ts")
 const unknownRelay = () => errorResponse(404, "unknown_relay", "No relay with that id serves here.");
 
 /** The browser page's files (workers/relay/page). */
-for (const path of PAGE_PATHS) {
-  app.on(["GET", "HEAD"], path, (c) => servePage(c.req.raw, path));
+for (const [path, file] of PAGE_ROUTES) {
+  app.on(["GET", "HEAD"], path, (c) => servePage(c.req.raw, file));
   app.all(path, () => {
     const refused = errorResponse(405, "method_not_allowed", `${path} is the browser page: GET or HEAD only.`);
     refused.headers.set("allow", "GET, HEAD");

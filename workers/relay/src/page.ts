@@ -3,8 +3,8 @@
 
 import { PAGE_FILES, type PageFile } from "../public/page-files.ts";
 
-/** The paths the page answers on; "/" is its index.html. */
-export const PAGE_PATHS = ["/", ...Object.keys(PAGE_FILES)];
+/** Each path the page answers on and its file; "/" is its index.html. */
+export const PAGE_ROUTES: [string, PageFile][] = [["/", PAGE_FILES["/index.html"]!], ...Object.entries(PAGE_FILES)];
 
 /**
  * The page runs its own onion client, so what it may load and send is pinned: scripts and styles
@@ -18,14 +18,8 @@ const SECURITY_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
-function pageFile(path: string): PageFile | undefined {
-  return PAGE_FILES[path === "/" ? "/index.html" : path];
-}
-
-/** Answers GET or HEAD of one of PAGE_PATHS. */
-export function servePage(request: Request, path: string): Response {
-  const file = pageFile(path);
-  if (!file) throw new Error(`${path} is not a page file.`);
+/** Answers GET or HEAD of one of the page's files. */
+export function servePage(request: Request, file: PageFile): Response {
   const headers = new Headers({
     ...SECURITY_HEADERS,
     "content-type": file.type,
