@@ -27,7 +27,8 @@ export function servePage(request: Request, file: PageFile): Response {
     // Small files that change with each deployment: kept, but checked every time (a 304 costs nothing).
     "cache-control": "public, max-age=0, must-revalidate",
   });
+  // RFC 9110 13.1.2: "*" matches any current representation; tags compare weakly for GET and HEAD.
   const known = request.headers.get("if-none-match");
-  if (known !== null && known.split(",").some((tag) => tag.trim().replace(/^W\//, "") === file.etag)) return new Response(null, { status: 304, headers });
+  if (known !== null && (known.trim() === "*" || known.split(",").some((tag) => tag.trim().replace(/^W\//, "") === file.etag))) return new Response(null, { status: 304, headers });
   return new Response(request.method === "HEAD" ? null : file.body, { headers });
 }

@@ -83,6 +83,8 @@ describe("bad input to the relay worker", () => {
       const again = await worker().fetch(`http://relay.test${path}`, { headers: { "if-none-match": `"other", W/${etag}` } });
       expect(again.status).toBe(304);
       expect(await again.text()).toBe("");
+      const any = await worker().fetch(`http://relay.test${path}`, { headers: { "if-none-match": "*" } });
+      expect(any.status).toBe(304);
       const changed = await worker().fetch(`http://relay.test${path}`, { headers: { "if-none-match": '"other"' } });
       expect(changed.status).toBe(200);
       expect(await changed.text()).toBe(body);
