@@ -63,12 +63,15 @@ describe("the local mesh, end to end", () => {
     const first = (await gateway(`${origin.url}/a`)).headers.get("onion-circuit");
     const second = (await gateway(`${origin.url}/b`)).headers.get("onion-circuit");
     expect(second).toBe(first);
-    // A fresh circuit picks a fresh path after the guard; three in a row all equal to the old one is ~1e-3.
+    // A fresh circuit picks a fresh path after the guard; five in a row all equal to the old one is ~1e-5.
     const fresh = [];
-    for (let i = 0; i < 3; i++) fresh.push((await gateway(`${origin.url}/c`, { headers: { "onion-new-circuit": "1" } })).headers.get("onion-circuit")!);
+    for (let i = 0; i < 5; i++) fresh.push((await gateway(`${origin.url}/c`, { headers: { "onion-new-circuit": "1" } })).headers.get("onion-circuit")!);
     expect(fresh.some((path) => path !== first)).toBe(true);
-    // Every circuit enters through the gateway's guard.
-    expect(new Set([first!, ...fresh].map((path) => path.split(",")[0])).size).toBe(1);
+    // Circuits built now enter through one guard, the first of the gateway's guards that is usable.
+    // The first two fresh requests take the two spares, which may have been built before this test
+    // through another of its guards (while the first was down, in an earlier test); the rest ride
+    // on spares built behind them, during this test.
+    expect(new Set(fresh.slice(2).map((path) => path.split(",")[0])).size).toBe(1);
   });
 
   it("answers new-circuit requests in full, each on a circuit built ahead of time, the next spare built once the answer is out", async () => {
