@@ -26,10 +26,6 @@ import { httpTransport, linkTransport } from "../../packages/client/src/transpor
 const mesh = inject("mesh");
 const ROOT = resolve(import.meta.dirname, "../..");
 
-/** The largest buffer Linux gives one TCP socket for `name` (tcp_rmem or tcp_wmem, their third field). */
-function kernelMaximum(name: "tcp_rmem" | "tcp_wmem"): number {
-  return Number(readFileSync(`/proc/sys/net/ipv4/${name}`, "utf8").trim().split(/\s+/)[2]);
-}
 const BIN = join(ROOT, "packages/client/bin/onion.mjs");
 const network = networkArgs(mesh);
 
@@ -74,6 +70,11 @@ interface Run {
   code: number;
   stdout: Buffer;
   stderr: string;
+}
+
+/** The largest buffer Linux gives one TCP socket for `name` (tcp_rmem or tcp_wmem, their third field). */
+function kernelMaximum(name: "tcp_rmem" | "tcp_wmem"): number {
+  return Number(readFileSync(`/proc/sys/net/ipv4/${name}`, "utf8").trim().split(/\s+/)[2]);
 }
 
 /** Longer than any command here takes (seconds at most); a command still running then is killed. */

@@ -93,7 +93,6 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
     } finally {
       claim.release();
     }
-    const gatewayOrigin = new URL(request.url).origin;
     if (sent instanceof Response) return sent;
     const { result, path, timing } = sent;
     if (!result.ok) {
@@ -103,7 +102,7 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
       return response;
     }
     const { response } = result;
-    const headers = responseHeaders(response.headers, target.output, gatewayOrigin);
+    const headers = responseHeaders(response.headers, target.output, new URL(request.url).origin);
     headers.set(CIRCUIT_HEADER, path.join(","));
     headers.set("server-timing", timing);
     const nullBody = method === "HEAD" || [101, 204, 205, 304].includes(response.status);
