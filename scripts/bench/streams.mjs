@@ -6,7 +6,7 @@
 import { spawn } from "node:child_process";
 import { createServer as createHttpsServer } from "node:https";
 import { connect as tcpConnect } from "node:net";
-import { join } from "node:path";
+import { delimiter, dirname, join } from "node:path";
 import { connect as tlsConnect } from "node:tls";
 import { makeTestCa } from "../test-ca.mjs";
 import { peakMemory } from "./memory.mjs";
@@ -78,7 +78,9 @@ async function httpsGet(port, path, ca, proxy) {
 
 /** `onion proxy -v --port 0` as a user runs it; `builds()` counts the circuits it has built so far. */
 async function startOnionProxy(mesh, root, stateDir) {
-  const child = spawn(process.execPath, [join(root, "packages/client/bin/onion.mjs"), "proxy", "-v", "--port", "0", ...mesh.authorities.flatMap((a) => ["--authority", `${a.key}@${a.url}`]), "--family-rule", mesh.familyRule ? "on" : "off", "--state-dir", join(stateDir, "cli-state")], { cwd: root, stdio: ["ignore", "pipe", "pipe"] });
+  // The bin itself, through its shebang (and the Node flags it sets), with this Node first on PATH.
+  const PATH = `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ""}`;
+  const child = spawn(join(root, "packages/client/bin/onion.mjs"), ["proxy", "-v", "--port", "0", ...mesh.authorities.flatMap((a) => ["--authority", `${a.key}@${a.url}`]), "--family-rule", mesh.familyRule ? "on" : "off", "--state-dir", join(stateDir, "cli-state")], { cwd: root, env: { ...process.env, PATH }, stdio: ["ignore", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
   const port = await new Promise((resolve, reject) => {
