@@ -12,6 +12,8 @@ const TAIL_LINES = 40;
 export const STOP_GRACE_MS = 2_500;
 /** Output may still be in the pipe when `exit` fires; wait this long for it before naming a cause. */
 const OUTPUT_SETTLE_MS = 150;
+/** After an error exit with no cause read yet, how long to wait for its line or for the group to end. */
+export const CAUSE_WAIT_MS = 1_500;
 
 /**
  * The port an "address already in use" line names (`127.0.0.1:8787`, `[::1]:8787`), null when it names
@@ -64,11 +66,13 @@ export function spawnSupervised(name, command, args, { cwd, env, ports = [], onL
   const child = spawn(command, args, { cwd, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const tail = [];
   let port;
+  let causeSeen = () => {};
   const take = (line) => {
     if (!line.trim()) return;
     tail.push(line);
     if (tail.length > TAIL_LINES) tail.shift();
     port ??= portInUse(line);
+    if (port !== undefined) causeSeen();
     onLine(line);
   };
   const streamsClosed = [child.stdout, child.stderr].map((stream) => {
@@ -81,13 +85,35 @@ export function spawnSupervised(name, command, args, { cwd, env, ports = [], onL
     });
     return new Promise((resolve) => stream.once("close", () => resolve(take(partial))));
   });
+  const groupAlive = () => {
+    try {
+      process.kill(-child.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  /** Resolves once the group is gone, or after `ms`: whichever comes first. */
+  const groupGone = async (ms) => {
+    const deadline = Date.now() + ms;
+    while (child.pid !== undefined && groupAlive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  };
   const exited = new Promise((resolve) => {
-    const settle = (code, signal) => {
+    const settle = async (code, signal) => {
+      // An error exit with no cause read yet (a CI run reported a taken inspector port as a bare
+      // "exited with code 1"). Its line may still be coming (esbuild and workerd hold the pipes open,
+      // so their closing cannot say all is read), or never come (wrangler's exit racing its own
+      // report). Wait for the line or for the whole group to end; once it has, a port of this
+      // worker that something else holds is the cause.
+      const failed = signal === null && typeof code === "number" && code !== 0;
+      if (failed && port === undefined) {
+        await Promise.race([new Promise((r) => (causeSeen = r)), groupGone(CAUSE_WAIT_MS)]);
+      }
       // workerd may hold the pipes open after wrangler died: do not wait for them longer than this.
-      const settled = Promise.race([Promise.all(streamsClosed), new Promise((r) => setTimeout(r, OUTPUT_SETTLE_MS))]);
-      settled
-        .then(async () => (port === null ? ((await busyPort(ports)) ?? null) : port))
-        .then((port) => resolve({ name, code, signal, port, cause: exitCause(name, { code, signal, port }), tail: [...tail] }));
+      await Promise.race([Promise.all(streamsClosed), new Promise((r) => setTimeout(r, OUTPUT_SETTLE_MS))]);
+      if (failed && port === undefined && !groupAlive()) port = (await busyPort(ports)) ?? undefined;
+      if (port === null) port = (await busyPort(ports)) ?? null;
+      resolve({ name, code, signal, port, cause: exitCause(name, { code, signal, port }), tail: [...tail] });
     };
     child.once("exit", settle);
     // spawn itself failed (no such command): report it the same way.
@@ -97,14 +123,6 @@ export function spawnSupervised(name, command, args, { cwd, env, ports = [], onL
     });
   });
 
-  const groupAlive = () => {
-    try {
-      process.kill(-child.pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
   /**
    * SIGTERM to the whole group, as Ctrl-C in a terminal reaches all of it (wrangler's esbuild service
    * dies noisily when only wrangler stops), then SIGKILL to whatever is left after the grace period.
