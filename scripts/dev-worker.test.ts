@@ -4,24 +4,17 @@
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { type AddressInfo, connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freePort } from "../test/e2e/origin.ts";
 
 const ROOT = resolve(import.meta.dirname, "..");
 let dir: string;
 let worker: ChildProcess | undefined;
 let output = "";
 let port: number;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port: free } = server.address() as AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return free;
-}
 
 const source = (version: string) => `export default { fetch: (request) => new Response("${version} " + request.method + " " + new URL(request.url).pathname) };\n`;
 

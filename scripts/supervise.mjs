@@ -96,7 +96,7 @@ export function spawnSupervised(name, command, args, { cwd, env, ports = [], onL
   /** Resolves once the group is gone, or after `ms`: whichever comes first. */
   const groupGone = async (ms) => {
     const deadline = Date.now() + ms;
-    while (child.pid !== undefined && groupAlive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (groupAlive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   };
   const exited = new Promise((resolve) => {
     const settle = async (code, signal) => {

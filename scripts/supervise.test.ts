@@ -3,6 +3,7 @@
 
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
+import { freePort } from "../test/e2e/origin.ts";
 // @ts-expect-error -- plain ESM script shared with `npm run dev`
 import { spawnSupervised } from "./supervise.mjs";
 
@@ -17,14 +18,6 @@ async function takenPort(): Promise<number> {
   blocker = createServer();
   await new Promise<void>((r) => blocker!.listen(0, "127.0.0.1", r));
   return (blocker.address() as { port: number }).port;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 const run = (script: string, ports: number[]) => spawnSupervised("auth", "sh", ["-c", script], { ports }).exited;
