@@ -3,6 +3,7 @@
 // the protocol's Circuit over our HTTP link, with each hop reported as it joins.
 
 import { Circuit, CircuitBuildError, type CellTransport, type CircuitHop, type ConsensusDocument, type Descriptor, type GuardStore, GuardSet, type ListedRelay, buildFailure, selectPath } from "@shallot/protocol";
+import { nodeCellCrypto } from "./node-cell-crypto.ts";
 import { type Progress, formatAge, formatMs, shortId } from "./output.ts";
 
 export const hopRole = (index: number, length: number): string => (index === 0 ? "entry" : index === length - 1 ? "exit" : "middle");
@@ -31,6 +32,7 @@ export async function buildCircuit(
   let built = 0;
   const circuit = await Circuit.build(path, transport, {
     clock: () => performance.now(),
+    cellCrypto: nodeCellCrypto,
     onHop: (hop, index) => {
       built = index + 1;
       options.progress.line(describeHop(hop, index, path.length));

@@ -8,6 +8,7 @@ import { describeConsensus, describeHop } from "./build-circuit.ts";
 import { type NetworkConfig, fetchConsensus } from "./directory.ts";
 import { describeFailure } from "./errors.ts";
 import { guardFileStore } from "./guard-file.ts";
+import { nodeCellCrypto } from "./node-cell-crypto.ts";
 import { type Progress, shortId } from "./output.ts";
 import { type LinkTransport, linkTransport } from "./transport.ts";
 
@@ -43,6 +44,7 @@ export function cliOnionProxy(config: NetworkConfig, progress: Progress, options
     reuseMs: options.reuseMs ?? CIRCUIT_REUSE_MS,
     guards: guardFileStore(config),
     familyRule: config.familyRule,
+    cellCrypto: nodeCellCrypto,
     events: {
       consensus: (document) => progress.line(describeConsensus(document, signers, config.authorities.length, Date.now())),
       path: (path) => progress.line(`building a circuit through ${path.length} relays, entering through guard ${shortId(path[0]!.id)}`),

@@ -4,7 +4,7 @@
 
 import { type Bytes, constantTimeEqual, fromBase64Url, fromHex, randomBytes } from "./bytes.ts";
 import { CellCommand, DestroyReason, LINK_ID_BYTES, decodeCell, encodeCell } from "./cell.ts";
-import { type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
+import { type CellCrypto, type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
 import type { Descriptor } from "./descriptor.ts";
 import { ProtocolError } from "./errors.ts";
 import { encodeExtend2 } from "./extend.ts";
@@ -29,6 +29,8 @@ export interface BuildOptions {
   /** Milliseconds; injected so the protocol never reads a clock itself. */
   clock: () => number;
   onHop?: (hop: CircuitHop, index: number) => void;
+  /** The primitives the hops' keys are used with (WebCrypto when absent). */
+  cellCrypto?: CellCrypto;
 }
 
 export type ExitResult = { ok: true; response: HttpResponseMessage } | { ok: false; error: ExitError };
@@ -65,7 +67,7 @@ export class Circuit {
     let keys: CircuitKeys;
     try {
       if (answer.command !== CellCommand.CREATED2) throw new ProtocolError("handshake_failed", "The entry did not answer CREATE2 with CREATED2.");
-      keys = await importCircuitKeys(await ntorClientFinish(state, answer.reply));
+      keys = await importCircuitKeys(await ntorClientFinish(state, answer.reply), options.cellCrypto);
     } catch (error) {
       // The entry may hold a key row for this link even though we refuse its answer: erase it.
       await transport.send(entry.address, encodeCell({ command: CellCommand.DESTROY, linkId, reason: DestroyReason.PROTOCOL })).catch(() => {});
@@ -76,7 +78,7 @@ export class Circuit {
     options.onHop?.(first, 0);
     try {
       for (let i = 1; i < path.length; i++) {
-        const hop = await circuit.extend(path[i]!, options.clock);
+        const hop = await circuit.extend(path[i]!, options);
         options.onHop?.(hop, i);
       }
     } catch (error) {
@@ -86,7 +88,7 @@ export class Circuit {
     return circuit;
   }
 
-  private async extend(relay: Descriptor, clock: () => number): Promise<CircuitHop> {
+  private async extend(relay: Descriptor, { clock, cellCrypto }: BuildOptions): Promise<CircuitHop> {
     const started = clock();
     const { state, onionskin } = await ntorClientStart(fromHex(relay.id), fromBase64Url(relay.onionKey));
     const answer = await this.exchange(this.hops.length - 1, RelayCommand.EXTEND2, encodeExtend2({ address: relay.address, onionskin }));
@@ -95,7 +97,7 @@ export class Circuit {
       throw new ProtocolError("extend_failed", error.message);
     }
     if (answer.command !== RelayCommand.EXTENDED2) throw new ProtocolError("extend_failed", "The hop did not answer EXTEND2 with EXTENDED2.");
-    const hop: CircuitHop = { relay, keys: await importCircuitKeys(await ntorClientFinish(state, answer.data)), handshakeMs: clock() - started };
+    const hop: CircuitHop = { relay, keys: await importCircuitKeys(await ntorClientFinish(state, answer.data), cellCrypto), handshakeMs: clock() - started };
     this.hops.push(hop);
     return hop;
   }

@@ -1,11 +1,11 @@
 import { createCipheriv, createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type Bytes, concat, fromHex, toHex } from "./bytes.ts";
-import { CIRCUIT_KEY_BYTES, importCircuitKeys } from "./circuit-keys.ts";
+import { CIRCUIT_KEY_BYTES, type Mac, importCircuitKeys, webCellCrypto } from "./circuit-keys.ts";
 import { NONCE_BYTES, applyLayer, nextNonce } from "./layer.ts";
 
-const aesKey = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "AES-CTR" }, false, ["encrypt", "decrypt"]);
-const hmacKey = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+const aesKey = (raw: Bytes) => webCellCrypto.cipher(raw);
+const hmacKey = (raw: Bytes) => webCellCrypto.mac(raw);
 const nodeCtr = (key: Bytes, iv: Bytes, data: Bytes): Bytes => {
   const cipher = createCipheriv("aes-256-ctr", key, iv);
   return new Uint8Array(Buffer.concat([cipher.update(data), cipher.final()]));
@@ -78,7 +78,7 @@ describe("importCircuitKeys", () => {
     const block = new Uint8Array(16);
     expect(await applyLayer(keys.forward.cipher, nonce, block)).toEqual(nodeCtr(part(0), nonce, block));
     expect(await applyLayer(keys.backward.cipher, nonce, block)).toEqual(nodeCtr(part(1), nonce, block));
-    const mac = (k: CryptoKey) => crypto.subtle.sign("HMAC", k, nonce).then((b) => toHex(new Uint8Array(b)));
+    const mac = (k: Mac) => k.sign([nonce]).then(toHex);
     const nodeMac = (raw: Bytes) => createHmac("sha256", raw).update(nonce).digest("hex");
     expect(await mac(keys.forward.mac)).toBe(nodeMac(part(2)));
     expect(await mac(keys.backward.mac)).toBe(nodeMac(part(3)));

@@ -4,6 +4,7 @@
 // pool and the retry rule (docs/protocol.md section 17). No I/O of its own: the transport, the
 // consensus source, the clock and randomness are passed in.
 
+import type { CellCrypto } from "./circuit-keys.ts";
 import { CIRCUIT_REUSE_MS, CircuitPool, type PooledCircuit } from "./circuit-pool.ts";
 import { type CellTransport, Circuit, type CircuitHop, type ExitResult } from "./client.ts";
 import type { ConsensusDocument, Descriptor, ListedRelay } from "./consensus.ts";
@@ -141,6 +142,8 @@ export interface OnionProxyOptions {
   familyRule?: boolean;
   /** Circuits kept built ahead of time for requests that ask for a circuit of their own (default 0). */
   spares?: number;
+  /** The primitives of the circuits' layers and digests (WebCrypto when absent). */
+  cellCrypto?: CellCrypto;
   events?: OnionProxyEvents;
 }
 
@@ -411,6 +414,7 @@ export class OnionProxy {
     try {
       const circuit = await Circuit.build(path, this.options.transport, {
         clock: this.options.timer ?? this.options.clock,
+        cellCrypto: this.options.cellCrypto,
         onHop: (hop, index) => {
           built = index + 1;
           this.options.events?.hop?.(hop, index, path.length);

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { webCellCrypto } from "./circuit-keys.ts";
 import { LARGE_BUCKET_STEP, MAX_BUCKET, MIN_BUCKET, bucketFor, isBucket } from "./padding.ts";
 import { MAX_RELAY_DATA, RELAY_HEADER_BYTES, RelayCommand, sealRelayCell } from "./relay-cell.ts";
 
-const hmacKey = () => crypto.subtle.importKey("raw", new Uint8Array(32), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+const hmacKey = () => webCellCrypto.mac(new Uint8Array(32));
 
 describe("bucketFor", () => {
   it.each([

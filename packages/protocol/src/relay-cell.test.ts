@@ -1,10 +1,12 @@
+import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { type Bytes, ByteReader, concat, fromHex, toHex } from "./bytes.ts";
+import { webCellCrypto } from "./circuit-keys.ts";
 import { ProtocolError } from "./errors.ts";
 import { RELAY_HEADER_BYTES, type RelayCell, RelayCommand, openRelayCell, sealRelayCell } from "./relay-cell.ts";
 
 const rawKey = (seed: number): Bytes => Uint8Array.from({ length: 32 }, (_, i) => (seed * 7 + i) & 255);
-const hmacKey = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+const hmacKey = (raw: Bytes) => webCellCrypto.mac(raw);
 const nonce = fromHex("000102030405060708090a0b0c0d0e0f");
 const cell: RelayCell = { command: RelayCommand.REQUEST, seq: 0x01020304, data: new TextEncoder().encode("GET / please") };
 
@@ -12,7 +14,7 @@ const cell: RelayCell = { command: RelayCommand.REQUEST, seq: 0x01020304, data: 
 async function digestOf(raw: Bytes, nonceBytes: Bytes, plaintext: Bytes): Promise<Bytes> {
   const zeroed = plaintext.slice();
   zeroed.fill(0, 2, 18);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", await hmacKey(raw), concat(nonceBytes, zeroed)), 0, 16);
+  return new Uint8Array(createHmac("sha256", raw).update(concat(nonceBytes, zeroed)).digest().subarray(0, 16));
 }
 
 describe("sealRelayCell / openRelayCell", () => {

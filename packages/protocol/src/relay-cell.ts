@@ -3,6 +3,7 @@
 // sees pseudo-random bytes and passes the cell on. Layout in docs/protocol.md, "Relay cells".
 
 import { type Bytes, ByteReader, ByteWriter, constantTimeEqual } from "./bytes.ts";
+import type { Mac } from "./circuit-keys.ts";
 import { ProtocolError } from "./errors.ts";
 import { MAX_BUCKET, bucketFor, isBucket } from "./padding.ts";
 
@@ -30,6 +31,7 @@ const RELAY_COMMANDS = new Set<number>(Object.values(RelayCommand));
 export const RELAY_HEADER_BYTES = 27;
 const DIGEST_OFFSET = 2;
 const DIGEST_BYTES = 16;
+const ZERO_DIGEST = new Uint8Array(DIGEST_BYTES);
 export const MAX_RELAY_DATA = MAX_BUCKET - RELAY_HEADER_BYTES;
 
 export interface RelayCell {
@@ -39,13 +41,11 @@ export interface RelayCell {
   data: Bytes;
 }
 
-async function digest(mac: CryptoKey, nonce: Bytes, cell: Bytes): Promise<Bytes> {
-  // The digest covers the nonce this hop saw, so a cell cannot be replayed under another nonce.
-  const input = new Uint8Array(nonce.length + cell.length);
-  input.set(nonce);
-  input.set(cell, nonce.length);
-  input.fill(0, nonce.length + DIGEST_OFFSET, nonce.length + DIGEST_OFFSET + DIGEST_BYTES);
-  return new Uint8Array(await crypto.subtle.sign("HMAC", mac, input), 0, DIGEST_BYTES);
+async function digest(mac: Mac, nonce: Bytes, cell: Bytes): Promise<Bytes> {
+  // The digest covers the nonce this hop saw, so a cell cannot be replayed under another nonce;
+  // it is computed with its own field zeroed, passed in parts so the cell is not copied for it.
+  const tag = await mac.sign([nonce, cell.subarray(0, DIGEST_OFFSET), ZERO_DIGEST, cell.subarray(DIGEST_OFFSET + DIGEST_BYTES)]);
+  return tag.subarray(0, DIGEST_BYTES);
 }
 
 /** A relay cell to seal; its data may come in parts (a message's head and body), written once. */
@@ -54,7 +54,7 @@ export interface SealableRelayCell extends Omit<RelayCell, "data"> {
 }
 
 /** Builds the padded plaintext of a relay cell and seals its digest with `mac`. */
-export async function sealRelayCell(mac: CryptoKey, nonce: Bytes, cell: SealableRelayCell): Promise<Bytes> {
+export async function sealRelayCell(mac: Mac, nonce: Bytes, cell: SealableRelayCell): Promise<Bytes> {
   const parts = cell.data instanceof Uint8Array ? [cell.data] : cell.data;
   const length = parts.reduce((sum, part) => sum + part.length, 0);
   if (length > MAX_RELAY_DATA) throw new ProtocolError("message_too_large", "The message is larger than the largest cell.");
@@ -63,13 +63,13 @@ export async function sealRelayCell(mac: CryptoKey, nonce: Bytes, cell: Sealable
   const writer = new ByteWriter(nonce.length + bucketFor(RELAY_HEADER_BYTES + length));
   writer.raw(nonce).u16(0).raw(new Uint8Array(DIGEST_BYTES)).u32(cell.seq).u8(cell.command).u32(length);
   for (const part of parts) writer.raw(part);
-  const tag = new Uint8Array(await crypto.subtle.sign("HMAC", mac, writer.bytes), 0, DIGEST_BYTES);
+  const tag = (await mac.sign([writer.bytes])).subarray(0, DIGEST_BYTES);
   writer.bytes.set(tag, nonce.length + DIGEST_OFFSET);
   return writer.bytes.subarray(nonce.length);
 }
 
 /** Returns the relay cell if this plaintext is recognized by `mac`, or null if it is meant for another hop. */
-export async function openRelayCell(mac: CryptoKey, nonce: Bytes, plaintext: Bytes): Promise<RelayCell | null> {
+export async function openRelayCell(mac: Mac, nonce: Bytes, plaintext: Bytes): Promise<RelayCell | null> {
   if (!isBucket(plaintext.length)) throw new ProtocolError("malformed_cell", "A relay cell must fill a size bucket.");
   const reader = new ByteReader(plaintext);
   if (reader.u16() !== 0) return null;

@@ -23,6 +23,7 @@ import {
   fromHex,
   fromUtf8,
   importCircuitKeys,
+  webCellCrypto,
   importEd25519,
   importX25519,
   nextNonce,
@@ -44,8 +45,8 @@ import {
 } from "../src/index.ts";
 
 const label = async (text: string): Promise<Bytes> => new Uint8Array(await crypto.subtle.digest("SHA-256", utf8(`shallot test vector: ${text}`)));
-const aes = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "AES-CTR" }, false, ["encrypt"]);
-const hmac = (raw: Bytes) => crypto.subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+const aes = (raw: Bytes) => webCellCrypto.cipher(raw);
+const hmac = (raw: Bytes) => webCellCrypto.mac(raw);
 const pattern = (length: number, seed: number): Bytes => Uint8Array.from({ length }, (_, i) => (seed + i * 29) & 255);
 const write = (name: string, value: unknown) => writeFileSync(new URL(`./${name}`, import.meta.url), `${JSON.stringify(value, null, 2)}\n`);
 
@@ -91,7 +92,7 @@ async function relayCellVector(name: string, macKey: Bytes, nonce: Bytes, comman
 
 /** A client's REQUEST to the exit of a 3-hop circuit, and the exit's RESPONSE back, as each hop sees them. */
 async function circuitVector(keyMaterial: Bytes[], entryNonce: Bytes) {
-  const keys = await Promise.all(keyMaterial.map(importCircuitKeys));
+  const keys = await Promise.all(keyMaterial.map((material) => importCircuitKeys(material)));
   const nonces = [entryNonce];
   for (let i = 1; i < keys.length; i++) nonces.push(await nextNonce(keys[i - 1]!.nonce, nonces[i - 1]!));
   const exit = keys.length - 1;
