@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { FORWARDED_REQUEST_HEADERS, utf8 } from "@shallot/protocol";
+import { DeadlineSet, FORWARDED_REQUEST_HEADERS, utf8 } from "@shallot/protocol";
 import { performExitRequest } from "./exit.ts";
 
 const production = { allowPrivateDestinations: false, maxBodyBytes: 1024, exitTimeoutMs: 5_000, exitPolicy: "public" as const, exitPorts: "*" };
@@ -43,6 +43,16 @@ describe("the exit", () => {
     const transport = new Set(["host", "content-length", "connection", "accept-encoding", "transfer-encoding", "cf-worker"]);
     expect(Object.keys(seen).filter((name) => !FORWARDED_REQUEST_HEADERS.has(name) && !transport.has(name))).toEqual([]);
     expect(JSON.stringify(seen)).not.toContain("10.1.2.3");
+  });
+
+  it("gives up on a destination that never answers with exit_timeout (504), on its own timer or on the relay's shared deadlines", async () => {
+    const allowed = { ...production, allowPrivateDestinations: true, exitTimeoutMs: 300 };
+    const hang = { method: "GET" as const, url: `${origin()}/hang/exit`, headers: [], body: new Uint8Array(0) };
+    const deadlines = new DeadlineSet(Date.now);
+    for (const result of await Promise.all([performExitRequest(hang, allowed), performExitRequest(hang, allowed, deadlines)])) {
+      expect(result).toEqual({ ok: false, error: { error: "exit_timeout", message: "The destination did not answer in time.", status: 504 } });
+    }
+    expect(deadlines.armed).toBe(false);
   });
 
   it("refuses a request body over the limit with 413 and a response over the limit with response_too_large", async () => {

@@ -1,7 +1,7 @@
 // The exit: performs the HTTP request that came out of a circuit and reports the response,
 // or the failure, as data for the way back. Never throws.
 
-import { classifyDestination, DeadlineError, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage, withDeadline } from "@shallot/protocol";
+import { classifyDestination, DeadlineError, type DeadlineSet, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage, withDeadline } from "@shallot/protocol";
 import { parsePorts } from "./exit-socket.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
@@ -13,7 +13,12 @@ const refusePrivate = () => refuse("destination_refused", "The exit policy refus
 export const EGRESS_REFUSED_HEADER = "shallot-egress-refused";
 export const EGRESS_FAILED_HEADER = "shallot-egress-failed";
 
-export async function performExitRequest(request: HttpRequestMessage, config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs" | "exitPolicy" | "exitPorts">): Promise<ExitResult> {
+/** `deadlines`: the exit relay's own, one timer for all its fetches; without it each has its own. */
+export async function performExitRequest(
+  request: HttpRequestMessage,
+  config: Pick<RelayConfig, "allowPrivateDestinations" | "maxBodyBytes" | "exitTimeoutMs" | "exitPolicy" | "exitPorts">,
+  deadlines?: DeadlineSet,
+): Promise<ExitResult> {
   // A relay that published the exit policy "none" (no Exit flag) is no exit for anyone.
   if (config.exitPolicy === "none") return refuse("destination_refused", "This relay's exit policy refuses every destination.", 403);
   let url: URL;
@@ -30,7 +35,8 @@ export async function performExitRequest(request: HttpRequestMessage, config: Pi
 
   try {
     // One deadline for the answer and its whole body: an origin that drips its body is cut off too.
-    return await withDeadline(config.exitTimeoutMs, async (signal): Promise<ExitResult> => {
+    const within = deadlines ? deadlines.run.bind(deadlines) : withDeadline;
+    return await within(config.exitTimeoutMs, async (signal): Promise<ExitResult> => {
       const response = await fetch(url, {
         method: request.method,
         // By allowlist: no header that could name the sender reaches the origin, whatever its name.

@@ -1,5 +1,5 @@
 import { env } from "cloudflare:workers";
-import { CellCommand, type Descriptor, encodeCell, randomBytes } from "@shallot/protocol";
+import { CellCommand, DeadlineSet, type Descriptor, encodeCell, randomBytes } from "@shallot/protocol";
 import { describe, expect, it } from "vitest";
 import { type LinkOptions, sendCell } from "./link.ts";
 import type { Relay } from "./relay.ts";
@@ -22,6 +22,17 @@ describe("sendCell deadlines", () => {
     const address = `http://relay.test/relays/${"b".repeat(64)}`;
     await expect(sendCell(address, destroyCell(), options(wedged))).rejects.toMatchObject({ code: "link_timeout", address });
     await expect(sendCell(address, relayCell(), options(wedged))).rejects.toMatchObject({ code: "link_timeout" });
+  });
+
+  it("gives up on a wedged relay of this deployment on the sender's shared deadlines too, and leaves no timer behind", async () => {
+    const address = `http://relay.test/relays/${"b".repeat(64)}`;
+    const deadlines = new DeadlineSet(Date.now);
+    const shared = { ...options(wedged), deadlines };
+    const both = [sendCell(address, destroyCell(), shared), sendCell(address, relayCell(), shared)];
+    expect(deadlines.size).toBe(2);
+    await expect(both[0]).rejects.toMatchObject({ code: "link_timeout", address });
+    await expect(both[1]).rejects.toMatchObject({ code: "link_timeout", address });
+    expect(deadlines.armed).toBe(false);
   });
 
   it("gives up on a relay of another deployment that never answers (a tarpit)", async () => {

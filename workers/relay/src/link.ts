@@ -5,7 +5,7 @@
 // one circuit waiting on it, nothing else.
 
 import * as v from "valibot";
-import { CellCommand, cellRequest, cellUrl, CLIENT_NEIGHBOUR, DeadlineError, decodeLinkError, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, withDeadline } from "@shallot/protocol";
+import { CellCommand, cellRequest, cellUrl, CLIENT_NEIGHBOUR, DeadlineError, type DeadlineSet, decodeLinkError, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, withDeadline } from "@shallot/protocol";
 import { readBodyLimited } from "./read-limited.ts";
 import type { CellResult, Relay } from "./relay.ts";
 
@@ -22,6 +22,11 @@ export interface LinkOptions {
   timeoutMs: number;
   /** Deadline of an exchange of a RELAY cell, which may wait for the exit's own fetch, in ms. */
   relayTimeoutMs: number;
+  /**
+   * The sending object's deadlines, one timer for all its calls to relays of this deployment;
+   * without it each call has a timer of its own.
+   */
+  deadlines?: DeadlineSet;
 }
 
 const timedOut = (address: string) => new LinkError(address, 0, "link_timeout", `The relay at ${address} did not answer in time.`);
@@ -34,10 +39,10 @@ export async function sendCell(address: string, cell: Uint8Array, options: LinkO
     const stub = options.relays.get(options.relays.idFromName(id));
     let result: CellResult;
     try {
-      const delivering = stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? CLIENT_NEIGHBOUR);
+      const delivering = stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? CLIENT_NEIGHBOUR) as Promise<unknown> as Promise<CellResult>;
       // The call has its own copy now; this frame need not hold the cell while the answer comes.
       cell = null!;
-      result = await withDeadline<CellResult>(ms, async () => (await delivering) as CellResult);
+      result = await (options.deadlines ? options.deadlines.race(ms, delivering) : withDeadline(ms, () => delivering));
     } catch (error) {
       if (error instanceof DeadlineError) throw timedOut(address);
       throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached.`);

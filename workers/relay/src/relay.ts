@@ -7,6 +7,7 @@ import {
   CELL_HEADER_BYTES,
   CLIENT_NEIGHBOUR,
   CellCommand,
+  DeadlineSet,
   ExitStreams,
   DestroyReason,
   RateLimiter,
@@ -80,6 +81,8 @@ export class Relay extends DurableObject<Env> {
   private readonly destroys = new WorkQueue(DESTROY_CONCURRENCY, DESTROY_BACKLOG);
   /** Cells this relay is working on now. */
   private inflight = 0;
+  /** Deadlines of this relay's calls to the next hop's object and of its exit fetches: one timer for all. */
+  private readonly deadlines = new DeadlineSet(Date.now);
   private createsByNeighbour: RateLimiter | null = null;
   /** The streams of circuits that end here (sockets live in memory only: an evicted exit loses them). */
   private streams: ExitStreams | null = null;
@@ -121,13 +124,13 @@ export class Relay extends DurableObject<Env> {
       claim: (bytes) => holdBytes(bytes, config.maxInflightBytes),
       release: releaseBytes,
     });
-    const link = { localPrefix, relays: this.env.RELAY, neighbour: id, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs + config.exitTimeoutMs };
+    const link = { localPrefix, relays: this.env.RELAY, neighbour: id, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs + config.exitTimeoutMs, deadlines: this.deadlines };
     const engine = new RelayEngine({
       identity: { id, relayId: fromHex(id), onionKey: onion },
       tables: this.store,
       clock: Date.now,
       link: { send: (next, cell) => sendCell(next, cell, link) },
-      exit: (request) => performExitRequest(request, readConfig(this.env)),
+      exit: (request) => performExitRequest(request, readConfig(this.env), this.deadlines),
       streams: this.streams,
       mayExtendTo: (next) => readConfig(this.env).allowPrivateRelays || classifyDestination(new URL(next)) === "public",
     });
@@ -321,7 +324,7 @@ export class Relay extends DurableObject<Env> {
     const relay = this.relay;
     if (!owed || !relay) return;
     const config = readConfig(this.env);
-    const link = { localPrefix: relay.address.slice(0, relay.address.length - relay.id.length), relays: this.env.RELAY, neighbour: relay.id, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs };
+    const link = { localPrefix: relay.address.slice(0, relay.address.length - relay.id.length), relays: this.env.RELAY, neighbour: relay.id, timeoutMs: config.linkTimeoutMs, relayTimeoutMs: config.linkTimeoutMs, deadlines: this.deadlines };
     this.destroys.push(() => sendCell(owed.address, owed.cell, link).then(() => {}));
   }
 

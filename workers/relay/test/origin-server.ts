@@ -1,5 +1,6 @@
 // Real HTTP servers on loopback for the relays under test:
 // - an origin for the exit to fetch, which echoes what it received and counts what it was sent;
+//   under /hang/ it never answers;
 // - under /authority/<name>/, the directory authorities the relays pin: "slow" holds every request
 //   and never answers; the others record every descriptor and answer 503 ("down", the default), 200
 //   ("up"), or never ("stall"), as a test sets it; none serves a consensus;
@@ -96,6 +97,7 @@ export default async function setup(project: TestProject) {
       response.writeHead(200, { "content-type": "application/dns-json" });
       return response.end(JSON.stringify({ Status: answers.length || address ? 0 : 3, Answer: answers }));
     }
+    if (url.startsWith("/hang/")) return void held.push(response);
     if (url === "/authority/log") return json(response, 200, published);
     const authority = /^\/authority\/([a-z]+)\/(descriptors|consensus)/.exec(url);
     if (authority) {
