@@ -7,20 +7,9 @@ export class DeadlineError extends Error {
 }
 
 /** Runs `work` with a signal aborted after `ms`; rejects with DeadlineError when the deadline passes first. */
-export async function withDeadline<T>(ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-  const controller = new AbortController();
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const expiry = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      controller.abort(new DeadlineError("deadline passed"));
-      reject(new DeadlineError("deadline passed"));
-    }, ms);
-  });
-  try {
-    return await Promise.race([work(controller.signal), expiry]);
-  } finally {
-    if (timer !== null) clearTimeout(timer);
-  }
+export function withDeadline<T>(ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  // A set of one: its timer is set now and cleared as soon as the work settles.
+  return new DeadlineSet(Date.now).run(ms, work);
 }
 
 /** How a DeadlineSet sets and clears its one timer (the runtime's setTimeout when absent). */
@@ -37,14 +26,15 @@ const globalTimers: DeadlineTimers = {
 interface Pending {
   at: number;
   reject: (error: DeadlineError) => void;
+  /** Called first when the deadline passes (run's abort). */
+  expired?: (error: DeadlineError) => void;
 }
 
 /**
  * Deadlines for many pieces of work on one timer. Under load a relay sends cells many at a time,
- * and withDeadline's timer set and cleared per cell, with its AbortController, was about a tenth
- * of the relay's CPU. The timer
- * is armed for the earliest deadline pending and cleared once nothing is pending, so an idle
- * object is not kept awake. One set per object: a runtime's timer belongs to the context that set it.
+ * and a timer set and cleared per cell was about a twentieth of the relay's CPU. The timer is armed
+ * for the earliest deadline pending and cleared once nothing is pending, so an idle object is not
+ * kept awake. One set per object: a runtime's timer belongs to the context that set it.
  */
 export class DeadlineSet {
   private readonly pending = new Set<Pending>();
@@ -58,7 +48,7 @@ export class DeadlineSet {
     this.timers = timers;
   }
 
-  /** As withDeadline: `work` gets a signal that is aborted when the deadline passes. */
+  /** `work` gets a signal that is aborted when the deadline passes. */
   run<T>(ms: number, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const controller = new AbortController();
     let started: Promise<T>;
@@ -73,13 +63,7 @@ export class DeadlineSet {
   /** Settles as `work` does, or rejects with DeadlineError once `ms` have passed (after `expired`). */
   race<T>(ms: number, work: Promise<T>, expired?: (error: DeadlineError) => void): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const entry: Pending = {
-        at: this.now() + ms,
-        reject: (error) => {
-          expired?.(error);
-          reject(error);
-        },
-      };
+      const entry: Pending = { at: this.now() + ms, reject, expired };
       this.pending.add(entry);
       this.arm(entry.at);
       work.then(
@@ -130,7 +114,9 @@ export class DeadlineSet {
     for (const entry of this.pending) {
       if (entry.at <= now) {
         this.pending.delete(entry);
-        entry.reject(new DeadlineError("deadline passed"));
+        const error = new DeadlineError("deadline passed");
+        entry.expired?.(error);
+        entry.reject(error);
       } else next = Math.min(next, entry.at);
     }
     if (next !== Number.POSITIVE_INFINITY) this.arm(next);

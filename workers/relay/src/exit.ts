@@ -1,7 +1,7 @@
 // The exit: performs the HTTP request that came out of a circuit and reports the response,
 // or the failure, as data for the way back. Never throws.
 
-import { classifyDestination, DeadlineError, type DeadlineSet, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage, withDeadline } from "@shallot/protocol";
+import { classifyDestination, DeadlineError, DeadlineSet, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage } from "@shallot/protocol";
 import { parsePorts } from "./exit-socket.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
@@ -35,8 +35,7 @@ export async function performExitRequest(
 
   try {
     // One deadline for the answer and its whole body: an origin that drips its body is cut off too.
-    const within = deadlines ? deadlines.run.bind(deadlines) : withDeadline;
-    return await within(config.exitTimeoutMs, async (signal): Promise<ExitResult> => {
+    return await (deadlines ?? new DeadlineSet(Date.now)).run(config.exitTimeoutMs, async (signal): Promise<ExitResult> => {
       const response = await fetch(url, {
         method: request.method,
         // By allowlist: no header that could name the sender reaches the origin, whatever its name.

@@ -5,7 +5,7 @@
 // one circuit waiting on it, nothing else.
 
 import * as v from "valibot";
-import { CellCommand, cellRequest, cellUrl, CLIENT_NEIGHBOUR, DeadlineError, type DeadlineSet, decodeLinkError, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, withDeadline } from "@shallot/protocol";
+import { CellCommand, cellRequest, cellUrl, CLIENT_NEIGHBOUR, DeadlineError, DeadlineSet, decodeLinkError, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, withDeadline } from "@shallot/protocol";
 import { readBodyLimited } from "./read-limited.ts";
 import type { CellResult, Relay } from "./relay.ts";
 
@@ -42,7 +42,7 @@ export async function sendCell(address: string, cell: Uint8Array, options: LinkO
       const delivering = stub.handleCell(cell as Uint8Array<ArrayBuffer>, options.neighbour ?? CLIENT_NEIGHBOUR) as Promise<unknown> as Promise<CellResult>;
       // The call has its own copy now; this frame need not hold the cell while the answer comes.
       cell = null!;
-      result = await (options.deadlines ? options.deadlines.race(ms, delivering) : withDeadline(ms, () => delivering));
+      result = await (options.deadlines ?? new DeadlineSet(Date.now)).race(ms, delivering);
     } catch (error) {
       if (error instanceof DeadlineError) throw timedOut(address);
       throw new LinkError(address, 0, "link_failed", `The relay at ${address} could not be reached.`);
