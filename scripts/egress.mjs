@@ -18,6 +18,25 @@ import { classifyAddress } from "../packages/protocol/src/exit-policy.ts";
 /** Set on the answer to a request the policy refused, so the exit can report destination_refused. */
 export const EGRESS_REFUSED_HEADER = "shallot-egress-refused";
 
+/** An answer's body is held whole up to this many bytes (twice the exit's default limit). */
+const BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/** The chunks already read, then the rest of `rest`. */
+function prepend(held, rest) {
+  const reader = rest.getReader();
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of held) controller.enqueue(new Uint8Array(chunk));
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+}
+
 class Refused extends Error {
   code = "EGRESS_REFUSED";
 }
@@ -51,25 +70,55 @@ export function productionEgress({ hosts = {}, policy = true } = {}) {
     const headers = {};
     for (const [name, value] of request.headers) headers[name] = value;
     return new Promise((resolve) => {
+      const failed = () => Response.json({ error: "egress_failed", message: "The destination could not be reached." }, { status: 502, headers: { "shallot-egress-failed": "1" } });
+      /** The answer being streamed, once there is one: a failure after that breaks its body. */
+      let answering = null;
       const outgoing = send(
         url,
         { method: request.method, headers, lookup: !policy || isIP(url.hostname.replace(/^\[|\]$/g, "")) ? undefined : lookup, servername: isIP(url.hostname) ? undefined : url.hostname },
         (incoming) => {
+          answering = incoming;
+          // A status no Response can have (1xx, 600 and up): the destination could not be fetched.
+          if (incoming.statusCode < 200 || incoming.statusCode > 599) {
+            incoming.destroy();
+            return resolve(failed());
+          }
           const answerHeaders = new Headers();
           for (let i = 0; i + 1 < incoming.rawHeaders.length; i += 2) {
             const name = incoming.rawHeaders[i].toLowerCase();
             if (name === "transfer-encoding" || name === "connection" || name === "keep-alive") continue;
             answerHeaders.append(name, incoming.rawHeaders[i + 1]);
           }
-          const empty = request.method === "HEAD" || incoming.statusCode === 204 || incoming.statusCode === 304;
-          resolve(new Response(empty ? null : Readable.toWeb(incoming), { status: incoming.statusCode, statusText: incoming.statusMessage, headers: answerHeaders }));
+          const init = { status: incoming.statusCode, statusText: incoming.statusMessage, headers: answerHeaders };
+          const empty = request.method === "HEAD" || incoming.statusCode === 204 || incoming.statusCode === 205 || incoming.statusCode === 304;
+          if (empty) {
+            incoming.resume();
+            return resolve(new Response(null, init));
+          }
+          // The body is held until it is whole: miniflare ends a streamed answer cleanly even when
+          // its stream fails, so a body cut short (a reset, a bad chunk) would reach the Worker as a
+          // whole one. A body past BUFFERED_BYTES (more than any exit takes) goes on as a stream.
+          const chunks = [];
+          let size = 0;
+          const broken = () => resolve(failed());
+          incoming.on("aborted", broken);
+          incoming.on("error", broken);
+          incoming.on("end", () => resolve(new Response(Buffer.concat(chunks), init)));
+          incoming.on("data", function buffer(chunk) {
+            chunks.push(chunk);
+            size += chunk.length;
+            if (size <= BUFFERED_BYTES) return;
+            incoming.off("data", buffer).off("aborted", broken).off("error", broken).removeAllListeners("end");
+            resolve(new Response(prepend(chunks.splice(0), Readable.toWeb(incoming)), init));
+          });
         },
       );
       outgoing.on("error", (error) => {
+        if (answering) return void answering.destroy(error);
         if (error instanceof Refused || error?.code === "EGRESS_REFUSED") {
           resolve(Response.json({ error: "destination_refused", message: "The production policy refuses destinations that resolve to non-public addresses." }, { status: 403, headers: { [EGRESS_REFUSED_HEADER]: "1" } }));
         } else {
-          resolve(Response.json({ error: "egress_failed", message: "The destination could not be reached." }, { status: 502, headers: { "shallot-egress-failed": "1" } }));
+          resolve(failed());
         }
       });
       if (request.body) Readable.fromWeb(request.body).pipe(outgoing);

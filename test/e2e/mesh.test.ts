@@ -125,7 +125,17 @@ describe("the local mesh, end to end", () => {
   it("serves the origin's answer without cookies or preloads, sandboxed, and sends redirects back through the gateway", async () => {
     origin.answer = {
       status: 302,
-      headers: { location: "/next?x=1", "set-cookie": "session=abc", link: "<https://tracker.example/>; rel=preload", "content-type": "text/html" },
+      headers: {
+        location: "/next?x=1",
+        "set-cookie": "session=abc",
+        link: "<https://tracker.example/>; rel=preload",
+        nel: '{"report_to":"t","max_age":86400}',
+        "report-to": '{"group":"t","max_age":86400,"endpoints":[{"url":"https://tracker.example/r"}]}',
+        "clear-site-data": '"*"',
+        "strict-transport-security": "max-age=31536000; includeSubDomains",
+        "access-control-allow-origin": "*",
+        "content-type": "text/html",
+      },
       body: Buffer.from("<p>moved</p>"),
     };
     const response = await gateway(`${origin.url}/start`, { redirect: "manual" });
@@ -133,6 +143,7 @@ describe("the local mesh, end to end", () => {
     expect(response.headers.get("location")).toBe(`${mesh.urls.relay}/fetch?url=${encodeURIComponent(`${origin.url}/next?x=1`)}`);
     expect(response.headers.get("set-cookie")).toBeNull();
     expect(response.headers.get("link")).toBeNull();
+    for (const name of ["nel", "report-to", "clear-site-data", "strict-transport-security", "access-control-allow-origin"]) expect(response.headers.get(name), name).toBeNull();
     expect(response.headers.get("content-security-policy")).toBe("sandbox; default-src 'none'");
     expect(response.headers.get("referrer-policy")).toBe("no-referrer");
   });

@@ -26,6 +26,7 @@ export default defineConfig({
           // so the tests reach them with a handful of cells; every relay in a test is new.
           LINK_TIMEOUT_MS: "1000",
           EXIT_TIMEOUT_MS: "2000",
+          BODY_TIMEOUT_MS: "1500",
           MAX_CIRCUITS: "120",
           CREATE_BURST: "20",
           CREATE_RATE: "2",

@@ -9,6 +9,7 @@ import {
   encodeExitError,
   encodeHttpRequest,
   encodeHttpResponse,
+  isCarriableResponse,
 } from "./http-message.ts";
 
 const binary = Uint8Array.from({ length: 300 }, (_, i) => (i * 7) & 255);
@@ -102,5 +103,33 @@ describe("HTTP messages carried by the circuit", () => {
     const encoded = encodeHttpRequest(request);
     expectMalformed(() => decodeHttpResponse(encoded));
     expectMalformed(() => decodeExitError(encoded));
+  });
+});
+
+describe("isCarriableResponse", () => {
+  const meta = (over: Partial<{ status: number; statusText: string; headers: [string, string][] }> = {}) => ({ status: 200, statusText: "OK", headers: [] as [string, string][], ...over });
+
+  it("accepts what decodeHttpResponse accepts, and refuses what it would reject as malformed", () => {
+    const cases = [
+      meta(),
+      meta({ status: 599 }),
+      meta({ headers: Array.from({ length: 256 }, (_, i) => [`x-${i}`, "v"] as [string, string]) }),
+      meta({ status: 199 }),
+      meta({ status: 600 }),
+      meta({ status: 101 }),
+      meta({ headers: Array.from({ length: 257 }, (_, i) => [`x-${i}`, "v"] as [string, string]) }),
+      meta({ statusText: "x".repeat(1025) }),
+      meta({ headers: [["bad name", "v"]] }),
+    ];
+    for (const c of cases) {
+      let decodes = true;
+      try {
+        decodeHttpResponse(encodeHttpResponse({ ...c, body: new Uint8Array(0) }));
+      } catch {
+        decodes = false;
+      }
+      expect(isCarriableResponse(c), JSON.stringify({ ...c, headers: c.headers.length })).toBe(decodes);
+    }
+    expect(cases.filter(isCarriableResponse)).toHaveLength(3);
   });
 });

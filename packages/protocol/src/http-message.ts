@@ -72,6 +72,13 @@ export function decodeHttpRequest(data: Bytes): HttpRequestMessage {
   return { ...meta, body };
 }
 
+/**
+ * Whether a response's status, status text and headers are what a RESPONSE may carry (status
+ * 200–599, at most 256 headers, token names). The exit checks before it seals one: an answer the
+ * client would reject as malformed reads as a broken circuit, and would be sent again.
+ */
+export const isCarriableResponse = (meta: HttpResponseMeta): boolean => v.is(ResponseMeta, meta);
+
 export function decodeHttpResponse(data: Bytes): HttpResponseMessage {
   const { meta, body } = decode(ResponseMeta, data, "response");
   return { ...meta, body };

@@ -37,6 +37,7 @@ export interface Env {
   CIRCUIT_REUSE_MS?: string;
   SPARE_CIRCUITS?: string;
   EXIT_TIMEOUT_MS?: string;
+  BODY_TIMEOUT_MS?: string;
   LINK_TIMEOUT_MS?: string;
   MAX_CIRCUITS?: string;
   CREATE_BURST?: string;
@@ -71,6 +72,7 @@ const ConfigSchema = v.object({
   CIRCUIT_REUSE_MS: positive(10_000),
   SPARE_CIRCUITS: count(2),
   EXIT_TIMEOUT_MS: positive(30_000),
+  BODY_TIMEOUT_MS: positive(30_000),
   LINK_TIMEOUT_MS: positive(5_000),
   MAX_CIRCUITS: positive(10_000),
   CREATE_BURST: positive(100),
@@ -105,6 +107,8 @@ export interface RelayConfig {
   /** Circuits the gateway keeps built ahead of time for onion-new-circuit requests (0 to 16). */
   spareCircuits: number;
   exitTimeoutMs: number;
+  /** Deadline for a request's whole body to arrive (a /fetch body, a cell POSTed by a client or relay). */
+  bodyTimeoutMs: number;
   /** Deadline of a hop-to-hop exchange of a control cell; a RELAY cell may also wait for the exit's fetch. */
   linkTimeoutMs: number;
   /** Circuits (key rows) one relay holds at most. */
@@ -172,6 +176,7 @@ function parseConfig(env: Env): RelayConfig {
     circuitReuseMs: c.CIRCUIT_REUSE_MS,
     spareCircuits: c.SPARE_CIRCUITS,
     exitTimeoutMs: c.EXIT_TIMEOUT_MS,
+    bodyTimeoutMs: c.BODY_TIMEOUT_MS,
     linkTimeoutMs: c.LINK_TIMEOUT_MS,
     maxCircuits: c.MAX_CIRCUITS,
     createBurst: c.CREATE_BURST,

@@ -35,7 +35,14 @@ export function parsePorts(spec: string): (port: number) => boolean {
 export function streamPolicy(allowPort: (port: number) => boolean, allowPrivateDestinations: boolean) {
   return (host: string, port: number): EndReason | null => {
     if (!allowPort(port)) return EndReason.EXITPOLICY;
-    if (!allowPrivateDestinations && classifyDestination(new URL(`http://${host}/`)) === "private") return EndReason.EXITPOLICY;
+    let url: URL;
+    try {
+      url = new URL(`http://${host}/`);
+    } catch {
+      // Not a host name or address literal: nothing to connect to.
+      return EndReason.EXITPOLICY;
+    }
+    if (!allowPrivateDestinations && classifyDestination(url) === "private") return EndReason.EXITPOLICY;
     return null;
   };
 }

@@ -55,6 +55,23 @@ describe("the exit", () => {
     expect(deadlines.armed).toBe(false);
   });
 
+  it("answers response_unsupported for a response no RESPONSE can carry, instead of sealing one the client rejects", async () => {
+    const allowed = { ...production, allowPrivateDestinations: true };
+    const at = (path: string) => performExitRequest({ method: "GET", url: `${origin()}${path}`, headers: [], body: new Uint8Array(0) }, allowed);
+    expect(await at("/odd/headers/300")).toMatchObject({ ok: false, error: { error: "response_unsupported", status: 502 } });
+    // A status no Response can have does not reach the exit's code here (the local egress fails the
+    // fetch); the exit's check of it is in the protocol's tests (isCarriableResponse).
+    expect(await at("/odd/status/600")).toMatchObject({ ok: false, error: { error: "exit_fetch_failed", status: 502 } });
+    expect(await at("/odd/headers/200")).toMatchObject({ ok: true, response: { status: 200 } });
+    // Broken on the wire: a failed fetch, at once, never a whole answer or a wait for the deadline.
+    const started = Date.now();
+    for (const path of ["/odd/bad-chunk", "/odd/short-body"]) {
+      expect(await at(path), path).toMatchObject({ ok: false, error: { error: "exit_fetch_failed", status: 502 } });
+    }
+    expect(Date.now() - started).toBeLessThan(production.exitTimeoutMs);
+    expect(await at("/odd/status/599")).toMatchObject({ ok: true, response: { status: 599 } });
+  });
+
   it("refuses a request body over the limit with 413 and a response over the limit with response_too_large", async () => {
     const allowed = { ...production, allowPrivateDestinations: true };
     const tooBig = await performExitRequest({ method: "POST", url: `${origin()}/`, headers: [], body: new Uint8Array(2048) }, allowed);

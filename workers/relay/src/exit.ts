@@ -1,7 +1,7 @@
 // The exit: performs the HTTP request that came out of a circuit and reports the response,
 // or the failure, as data for the way back. Never throws.
 
-import { classifyDestination, DeadlineError, DeadlineSet, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage } from "@shallot/protocol";
+import { classifyDestination, DeadlineError, DeadlineSet, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage, isCarriableResponse } from "@shallot/protocol";
 import { parsePorts } from "./exit-socket.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
@@ -48,11 +48,16 @@ export async function performExitRequest(
       // runtimes' egress check (scripts/egress.mjs) does, and says so on its answer.
       if (response.headers.get(EGRESS_REFUSED_HEADER) === "1") return refusePrivate();
       if (response.headers.get(EGRESS_FAILED_HEADER) === "1") return refuse("exit_fetch_failed", "The exit could not reach the destination.", 502);
-      const body = await readBodyLimited(response, config.maxBodyBytes);
-      if (body === null) return refuse("response_too_large", "The destination's response exceeds the exit's body limit.", 502);
       // fetch() has already decoded the body, so its former encoding and length no longer apply.
       const headers = endToEndHeaders(response.headers).filter(([name]) => name !== "content-encoding");
-      return { ok: true, response: { status: response.status, statusText: response.statusText, headers, body } };
+      const meta = { status: response.status, statusText: response.statusText, headers };
+      if (!isCarriableResponse(meta)) {
+        await response.body?.cancel().catch(() => {});
+        return refuse("response_unsupported", "The destination's response cannot be carried: a status outside 200-599, more than 256 headers, or an overlong status text.", 502);
+      }
+      const body = await readBodyLimited(response, config.maxBodyBytes);
+      if (body === null) return refuse("response_too_large", "The destination's response exceeds the exit's body limit.", 502);
+      return { ok: true, response: { ...meta, body } };
     });
   } catch (error) {
     return error instanceof DeadlineError

@@ -6,9 +6,9 @@ import { CIRCUIT_HEADER, EXIT_METHODS, type ExitMethod, GATEWAY_USER_AGENT, NEW_
 import { sendAnonymously } from "./anonymous-request.ts";
 import { answerSignal, NO_SIGNAL } from "./answer-signal.ts";
 import { type Env, readConfig } from "./env.ts";
-import { errorResponse, retryLater } from "./http-error.ts";
-import { claimBytes } from "./inflight.ts";
-import { readBodyLimited } from "./read-limited.ts";
+import { bodyRefused, bodyTooLarge, errorResponse } from "./http-error.ts";
+import { readBodyCharged } from "./read-limited.ts";
+import { responseHeaders } from "./response-headers.ts";
 
 /** The gateway holds a request's body and the layered cell made of it: two copies. */
 const GATEWAY_COPIES = 2;
@@ -33,34 +33,6 @@ function requestHeaders(incoming: Headers): [string, string][] {
   return headers;
 }
 
-/**
- * The origin's headers as the gateway may serve them. Its documents are served from the gateway's
- * origin, so nothing in them may make a browser act for the origin directly (which would show it the
- * user's address) or keep state across destinations: no cookies, no preload or refresh, redirects
- * sent back through the gateway, and the document sandboxed with no subresources.
- */
-function responseHeaders(exitHeaders: [string, string][], target: string, gatewayOrigin: string): Headers {
-  const headers = new Headers();
-  for (const [name, value] of exitHeaders) {
-    if (name === "set-cookie" || name === "link" || name === "refresh") continue;
-    if (name === "location") {
-      let absolute: string;
-      try {
-        absolute = new URL(value, target).href;
-      } catch {
-        continue;
-      }
-      headers.append(name, `${gatewayOrigin}/fetch?url=${encodeURIComponent(absolute)}`);
-      continue;
-    }
-    headers.append(name, value);
-  }
-  headers.set("content-security-policy", "sandbox; default-src 'none'");
-  headers.set("referrer-policy", "no-referrer");
-  headers.set("x-content-type-options", "nosniff");
-  return headers;
-}
-
 /** Base of the relay addresses of this deployment. */
 export const localRelayPrefix = (env: Env, request: Request) => `${env.PUBLIC_URL?.replace(/\/+$/, "") ?? new URL(request.url).origin}/relays/`;
 
@@ -73,25 +45,23 @@ export async function handleGatewayFetch(request: Request, env: Env, waitUntil: 
   if (!(EXIT_METHODS as readonly string[]).includes(method)) {
     return errorResponse(405, "method_not_allowed", `The method ${method} cannot be sent through a circuit; use ${EXIT_METHODS.join(", ")}.`);
   }
-  // The body is held (and sealed into a cell as large) until the answer comes: charged to the
-  // isolate's budget before it is read, so a burst of large requests is refused, not fatal.
   const length = request.headers.get("content-length");
-  const declared = request.body === null ? 0 : length !== null && /^\d+$/.test(length) ? Number(length) : config.maxBodyBytes;
-  if (declared > config.maxBodyBytes) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
-  const claim = claimBytes(GATEWAY_COPIES * declared, config.maxInflightBytes);
-  if (!claim) return retryLater(errorResponse(503, "gateway_busy", "The gateway holds too many bytes in flight; try again shortly."), 1);
+  if (length !== null && /^\d+$/.test(length) && Number(length) > config.maxBodyBytes) return bodyTooLarge(config.maxBodyBytes);
+  // The body is held (and sealed into a cell as large) until the answer comes: charged to the
+  // isolate's budget as it arrives, so a burst of large requests is refused, not fatal, and a
+  // stalled upload holds only what it sent, until the deadline.
+  const read = await readBodyCharged(request, { limit: config.maxBodyBytes, copies: GATEWAY_COPIES, budget: config.maxInflightBytes, timeoutMs: config.bodyTimeoutMs });
+  if (!read.ok) return bodyRefused(read.reason, config.maxBodyBytes, config.bodyTimeoutMs, "gateway_busy", "The gateway holds too many bytes in flight; try again shortly.");
   const fresh = request.headers.get(NEW_CIRCUIT_HEADER) === "1";
   // Only a fresh request leaves work behind (the spare it used is rebuilt); a reused one pays nothing here.
   const answer = fresh ? answerSignal() : NO_SIGNAL;
   try {
     let sent: Awaited<ReturnType<typeof sendAnonymously>>;
     try {
-      const body = await readBodyLimited(request, config.maxBodyBytes);
-      if (!body) return errorResponse(413, "body_too_large", `The request body exceeds ${config.maxBodyBytes} bytes.`);
-      const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers), body };
+      const message = { method: method as ExitMethod, url: target.output, headers: requestHeaders(request.headers), body: read.body };
       sent = await sendAnonymously(env, localRelayPrefix(env, request), message, { fresh, waitUntil, answered: answer.sent });
     } finally {
-      claim.release();
+      read.claim.release();
     }
     if (sent instanceof Response) return sent;
     const { result, path, timing } = sent;

@@ -8,9 +8,8 @@ import { requireAdmin } from "./admin.ts";
 import { type Env, readConfig } from "./env.ts";
 import { handleAuthFlow } from "./auth-proxy.ts";
 import { handleGatewayFetch } from "./gateway.ts";
-import { errorResponse, retryLater } from "./http-error.ts";
-import { claimBytes } from "./inflight.ts";
-import { readBodyLimited } from "./read-limited.ts";
+import { bodyRefused, errorResponse, retryLater } from "./http-error.ts";
+import { readBodyCharged } from "./read-limited.ts";
 import { cellCors } from "./cors.ts";
 import { pageConfig } from "./page-config.ts";
 import { PAGE_ROUTES, servePage } from "./page.ts";
@@ -86,6 +85,8 @@ app.get("/relays/:id/link", async (c) => {
   return stub.fetch(c.req.raw);
 });
 
+const cellTooLarge = () => errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
+
 app.use("/relays/:id/cell", cellCors);
 app.post("/relays/:id/cell", async (c) => {
   const stub = relayStub(c.env, c.req.param("id"));
@@ -93,13 +94,17 @@ app.post("/relays/:id/cell", async (c) => {
   const neighbour = c.req.header(NEIGHBOUR_HEADER) ?? CLIENT_NEIGHBOUR;
   if (neighbour !== CLIENT_NEIGHBOUR && !v.is(RelayIdSchema, neighbour)) return errorResponse(400, "invalid_neighbour", `The ${NEIGHBOUR_HEADER} header must be a relay id.`);
   const declared = Number(c.req.header("content-length") ?? Number.NaN);
-  if (declared > MAX_CELL_BYTES) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
-  // The body is held here while the relay works on it: charged to the isolate's budget first.
-  const claim = claimBytes(Number.isFinite(declared) ? declared : MAX_CELL_BYTES, readConfig(c.env).maxInflightBytes);
-  if (!claim) return retryLater(errorResponse(503, "relay_busy", "This relay's worker holds too many bytes in flight; try again shortly."), 1);
+  if (declared > MAX_CELL_BYTES) return cellTooLarge();
+  const config = readConfig(c.env);
+  // The body is held here while the relay works on it: charged to the isolate's budget as it
+  // arrives (a stalled sender holds only what it sent, until the deadline).
+  const read = await readBodyCharged(c.req.raw, { limit: MAX_CELL_BYTES, copies: 1, budget: config.maxInflightBytes, timeoutMs: config.bodyTimeoutMs });
+  if (!read.ok) {
+    return read.reason === "too_large" ? cellTooLarge() : bodyRefused(read.reason, MAX_CELL_BYTES, config.bodyTimeoutMs, "relay_busy", "This relay's worker holds too many bytes in flight; try again shortly.");
+  }
+  const claim = read.claim;
   try {
-    let cell = await readBodyLimited(c.req.raw, MAX_CELL_BYTES);
-    if (!cell) return errorResponse(413, "cell_too_large", "The cell is larger than the largest cell.");
+    let cell: Uint8Array<ArrayBuffer> | null = read.body;
     // Cloudflare sets CF-Connecting-IP on requests from the internet: clients are rate-limited by it (in memory only).
     const source = neighbour === CLIENT_NEIGHBOUR ? c.req.header("cf-connecting-ip") : undefined;
     const handling = stub.handleCell(cell, neighbour, source);

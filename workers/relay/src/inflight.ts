@@ -14,6 +14,11 @@ export interface Claim {
 export function claimBytes(bytes: number, limit: number): Claim | null {
   if (bytes > 0 && held + bytes > limit) return null;
   held += bytes;
+  return claimHeld(bytes);
+}
+
+/** A claim on `bytes` already taken with holdBytes (in pieces, as they arrived). */
+export function claimHeld(bytes: number): Claim {
   let released = false;
   return {
     release() {

@@ -1,6 +1,8 @@
-// Reads a body into memory, giving up (null) as soon as it passes `limit` bytes.
+// Reads a body into memory, giving up (null) as soon as it passes `limit` bytes; and a request's
+// body charged to the isolate's budget as it arrives, within a deadline.
 
-import { readStreamWithin } from "@shallot/protocol";
+import { concat, readStreamWithin } from "@shallot/protocol";
+import { type Claim, claimHeld, holdBytes, releaseBytes } from "./inflight.ts";
 
 /**
  * A message's body within `limit` bytes: one arrayBuffer() when its length is declared and the
@@ -18,4 +20,71 @@ export async function readBodyLimited(message: Request | Response, limit: number
     return new Uint8Array(await message.arrayBuffer());
   }
   return readStreamWithin(message.body, limit);
+}
+
+export type ChargedBody =
+  | { ok: true; body: Uint8Array<ArrayBuffer>; claim: Claim }
+  /** too_large: past `limit`; busy: the budget is spent; timeout: not all in by the deadline; broken: the sender broke off. */
+  | { ok: false; reason: "too_large" | "busy" | "timeout" | "broken" };
+
+export interface ChargeOptions {
+  limit: number;
+  /** Charged per byte that arrives: the copies the caller will hold of it. */
+  copies: number;
+  /** The isolate's budget (MAX_INFLIGHT_BYTES). */
+  budget: number;
+  timeoutMs: number;
+}
+
+const NOTHING_HELD: Claim = { release() {} };
+
+/**
+ * A request's body, charged to the isolate's budget as its bytes arrive and never for bytes that
+ * have not: a sender that declares 8 MiB and sends one byte holds one byte, and only until the
+ * deadline, so a few stalled uploads cannot spend the budget every circuit shares.
+ */
+export async function readBodyCharged(request: Request, options: ChargeOptions): Promise<ChargedBody> {
+  if (request.body === null) return { ok: true, body: new Uint8Array(0), claim: NOTHING_HELD };
+  const reader = request.body.getReader();
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  let total = 0;
+  let charged = 0;
+  let timer: ReturnType<typeof setTimeout> | null = null;
+  const expired = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), options.timeoutMs);
+  });
+  let failure: "too_large" | "busy" | "timeout" | "broken" | null = null;
+  try {
+    for (;;) {
+      const next = await Promise.race([reader.read(), expired]);
+      if (next === "timeout") {
+        failure = "timeout";
+        break;
+      }
+      if (next.done) break;
+      total += next.value.length;
+      if (total > options.limit) {
+        failure = "too_large";
+        break;
+      }
+      const cost = next.value.length * options.copies;
+      if (!holdBytes(cost, options.budget)) {
+        failure = "busy";
+        break;
+      }
+      charged += cost;
+      chunks.push(next.value as Uint8Array<ArrayBuffer>);
+    }
+  } catch {
+    failure = "broken";
+  } finally {
+    if (timer !== null) clearTimeout(timer);
+  }
+  if (failure !== null) {
+    releaseBytes(charged);
+    reader.cancel().catch(() => {});
+    return { ok: false, reason: failure };
+  }
+  const body = chunks.length === 1 && chunks[0]!.byteOffset === 0 && chunks[0]!.byteLength === chunks[0]!.buffer.byteLength ? chunks[0]! : concat(...chunks);
+  return { ok: true, body, claim: claimHeld(charged) };
 }

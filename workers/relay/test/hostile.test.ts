@@ -161,6 +161,62 @@ describe("bounded work per relay", () => {
   });
 });
 
+/** A POST whose body sends `sent` bytes and then stalls, declaring `declared` bytes (or chunked). */
+function stalledPost(url: string, sent: number, declared?: number): Promise<Response> {
+  const body = new ReadableStream<Uint8Array>({ start: (controller) => controller.enqueue(new Uint8Array(sent)) });
+  const headers: Record<string, string> = declared === undefined ? {} : { "content-length": String(declared) };
+  return worker().fetch(url, { method: "POST", body, headers, duplex: "half" } as RequestInit);
+}
+
+describe("stalled uploads", () => {
+  const timeoutMs = () => Number(testEnv().BODY_TIMEOUT_MS);
+
+  it("a stalled cell upload is charged for the bytes that came, not its declared length, and ends at the deadline with 408", async () => {
+    const relay = await addRelay();
+    // Four senders declare 8 MiB each (32 MiB against a 12 MiB budget) and send 1 KiB.
+    const stalled = Array.from({ length: 4 }, () => stalledPost(`${relay.address}/cell`, 1024, 8 * 1024 * 1024));
+    // Meanwhile the relay's worker takes an honest cell: the budget was not spent on promises.
+    expect((await postCell(relay, await create2(relay))).status).toBe(200);
+    const started = Date.now();
+    for (const answer of stalled) {
+      const response = await answer;
+      expect(response.status).toBe(408);
+      expect(await response.json()).toMatchObject({ error: "body_timeout", message: expect.any(String) });
+    }
+    expect(Date.now() - started).toBeLessThan(timeoutMs() + 3_000);
+    expect((await postCell(relay, await create2(relay))).status).toBe(200);
+  }, 15_000);
+
+  it("stalled /fetch uploads, chunked or declared, hold only what they sent: another body still gets through the gateway", async () => {
+    const url = "http://relay.test/fetch?url=http://example.com/upload";
+    // Before, a chunked body was charged at the full 8 MiB limit twice over, a declared one at its length twice over.
+    const stalled = [stalledPost(url, 1024), stalledPost(url, 1024, 8 * 1024 * 1024), stalledPost(url, 1024, 8 * 1024 * 1024)];
+    const honest = await worker().fetch(url, { method: "POST", body: new Uint8Array(1024 * 1024) });
+    // Past the body and the budget, it fails only for want of a consensus (no authority serves one here).
+    expect(honest.status).toBe(503);
+    expect(await honest.json()).toMatchObject({ error: "directory_unreachable" });
+    for (const answer of stalled) {
+      const response = await answer;
+      expect(response.status).toBe(408);
+      expect(await response.json()).toMatchObject({ error: "body_timeout" });
+    }
+  }, 15_000);
+
+  it("a body that keeps coming is still refused past the isolate's budget, and the budget is whole again after", async () => {
+    const url = "http://relay.test/fetch?url=http://example.com/upload";
+    // Two 5 MiB bodies are charged twice each (the body and its cell): 20 MiB against 12 MiB.
+    const held = [stalledPost(url, 5 * 1024 * 1024), stalledPost(url, 5 * 1024 * 1024)];
+    const answers = await Promise.all(held);
+    // One is let in and stalls to its deadline; the other is refused as its bytes pass the budget.
+    expect(answers.map((r) => r.status).sort()).toEqual([408, 503]);
+    const busy = answers.find((r) => r.status === 503)!;
+    expect(await busy.json()).toMatchObject({ error: "gateway_busy" });
+    expect(Number(busy.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    const after = await worker().fetch(url, { method: "POST", body: new Uint8Array(4 * 1024 * 1024) });
+    expect(await after.json()).toMatchObject({ error: "directory_unreachable" });
+  }, 15_000);
+});
+
 describe("replay protection in the relay's SQL tables", () => {
   it("tears the circuit down on every hop when a cell is replayed, and the exit acts on it once", async () => {
     const relays = await addRelays(3);

@@ -143,6 +143,20 @@ export default async function setup(project: TestProject) {
       return;
     }
     origin[url] = (origin[url] ?? 0) + 1;
+    // Answers no RESPONSE can carry: a status outside 200-599, or too many headers.
+    // Answers broken on the wire: a malformed chunk, a body reset before its declared length.
+    if (url === "/odd/bad-chunk") return void request.socket.end("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n");
+    if (url === "/odd/short-body") {
+      request.socket.write("HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789");
+      return void setTimeout(() => request.socket.resetAndDestroy(), 50);
+    }
+    const odd = /^\/odd\/(status|headers)\/(\d+)$/.exec(url);
+    if (odd) {
+      const n = Number(odd[2]);
+      if (odd[1] === "status") return void response.writeHead(n, { "content-type": "text/plain" }).end("odd");
+      for (let i = 0; i < n; i++) response.setHeader(`x-h${i}`, "v");
+      return void response.writeHead(200).end("odd");
+    }
     response.writeHead(200, { "content-type": "application/json", "x-origin": "yes" });
     response.end(JSON.stringify({ method: request.method, url, headers: request.headers, bodyLength: body.length, body: body.toString("base64") }));
   });

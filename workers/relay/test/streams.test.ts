@@ -59,6 +59,18 @@ describe("streams through Relay Durable Objects", () => {
     await expect(streams.open("127.0.0.1", 65500)).rejects.toMatchObject({ name: "StreamError", reason: EndReason.EXITPOLICY });
   });
 
+  it("refuses a host no URL can hold with END EXITPOLICY, and the circuit goes on carrying streams", async () => {
+    const { mux: streams } = await mux();
+    // The honest client never sends these; a hostile one can, as BEGIN's host grammar allows them.
+    for (const host of ["[1]", "08.0.0.1", "[:::]", "[::ffff:999.0.0.1]"]) {
+      await expect(streams.open(host, ports().echo), host).rejects.toMatchObject({ name: "StreamError", reason: EndReason.EXITPOLICY });
+    }
+    const stream = await streams.open("127.0.0.1", ports().echo);
+    await stream.write(new TextEncoder().encode("still here") as Uint8Array<ArrayBuffer>);
+    expect(new TextDecoder().decode((await stream.read())!)).toBe("still here");
+    await stream.end();
+  });
+
   it("bounds what the exit buffers when the client does not read, and the server stalls", async () => {
     const { mux: streams, exit } = await mux();
     const before = await flooded();
