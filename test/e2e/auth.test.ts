@@ -98,7 +98,9 @@ describe("auth through the network", () => {
       const auth = (path: string, body: unknown) => post(path, body).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, string> }));
       const current = (await auth("/challenge", { username })).body;
       const hash512 = createHash("sha512").update(password).digest("hex");
-      const rotate = { challengeId: current.challengeId, response: shellResponse(password, current.nonce!), username, mechanism: "sha512", hash: hash512 };
+      // Bound to the new hash (docs/auth.md §2.5.1), as the shell computes it.
+      const rotation = `rotate:${createHash("sha256").update(`${username}\nsha512\n${hash512}`).digest("hex")}`;
+      const rotate = { challengeId: current.challengeId, response: shellResponse(password, `${current.nonce!},o=${rotation}`), username, mechanism: "sha512", hash: hash512 };
       const rotated = await (via === "direct" ? fetch(`${mesh.urls.auth}/rotate`, { ...json(rotate), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }) : through(`${mesh.urls.auth}/rotate`, { ...json(rotate), headers: { "content-type": "application/json", authorization: `Bearer ${token}` } }));
       expect(await rotated.json()).toEqual({ username, mechanism: "sha512" });
       const again = (await auth("/challenge", { username })).body;

@@ -14,6 +14,7 @@ import {
   SCRAM_MIN_ITERATIONS,
   SCRAM_SHA_256,
   encodeKeyConfigs,
+  rotationOperation,
   toBase64Url,
 } from "@shallot/protocol";
 import { Hono } from "hono";
@@ -124,7 +125,10 @@ app.post("/rotate", async (c) => {
   const { registration, extra } = await readRegistration(c, c.env.AUTH_HPKE_KEY, RotateProofSchema.entries);
   if (registration.username !== session.username) throw new ApiError(403, "username_mismatch", "A token may only rotate its own user's verifier.");
   const now = Date.now();
-  const { serverSignature } = await checkProof(c.env.DB, { username: session.username, ...extra }, now, limits, c.get("channelBinding"));
+  // The proof must be for this rotation, to this verifier: a login's proof (seen by an exit on a
+  // plain HTTP path, beside the token) cannot hand the account to a verifier of the thief's choosing.
+  const operation = await rotationOperation(registration);
+  const { serverSignature } = await checkProof(c.env.DB, { username: session.username, ...extra }, now, limits, c.get("channelBinding"), operation);
   await c.env.DB.batch([replaceVerifier(c.env.DB, registration, now), revokeOtherSessions(c.env.DB, session.username, session.tokenHash)]);
   return c.json({ username: registration.username, mechanism: registration.mechanism, ...(serverSignature ? { serverSignature } : {}) }, 200, NO_STORE);
 });

@@ -24,9 +24,9 @@ function dummyUser(challenge: ChallengeRow): User {
 }
 
 /** {} (seed) or { serverSignature } (SCRAM) when the response is right; false for any mismatch. */
-async function checkResponse(user: User, challenge: ChallengeRow, response: string, channelBinding: Bytes | undefined): Promise<false | { serverSignature?: string }> {
+async function checkResponse(user: User, challenge: ChallengeRow, response: string, channelBinding: Bytes | undefined, operation: string | undefined): Promise<false | { serverSignature?: string }> {
   if (user.mechanism !== challenge.mechanism) return false;
-  if (user.mechanism !== SCRAM_SHA_256) return (await verifySeedResponse(user.mechanism, user.hash, challenge.nonce, response)) && {};
+  if (user.mechanism !== SCRAM_SHA_256) return (await verifySeedResponse(user.mechanism, user.hash, challenge.nonce, response, operation)) && {};
   // The AuthMessage carries the salt and iterations the challenge announced; a rotation since then fails here.
   if (challenge.salt !== user.salt || challenge.iterations !== user.iterations || challenge.client_nonce === null) return false;
   let proof: Bytes;
@@ -36,7 +36,7 @@ async function checkResponse(user: User, challenge: ChallengeRow, response: stri
     return false;
   }
   const clientNonce = challenge.client_nonce;
-  const message = authMessage({ username: user.username, clientNonce, nonce: clientNonce + challenge.nonce, salt: user.salt, iterations: user.iterations, channelBinding });
+  const message = authMessage({ username: user.username, clientNonce, nonce: clientNonce + challenge.nonce, salt: user.salt, iterations: user.iterations, channelBinding, operation });
   if (!(await verifyClientProof(fromBase64(user.storedKey), message, proof))) return false;
   return { serverSignature: toBase64(await serverSignature(fromBase64(user.serverKey), message)) };
 }
@@ -44,15 +44,23 @@ async function checkResponse(user: User, challenge: ChallengeRow, response: stri
 /**
  * The user whose password the response proves, and the SCRAM server signature; throws the one
  * invalid_credentials answer otherwise. `channelBinding` is the server key an Oblivious HTTP request
- * was encrypted to (SCRAM then binds to it), undefined for plain JSON.
+ * was encrypted to (SCRAM then binds to it), undefined for plain JSON. `operation` is what a proof
+ * other than a login's is bound to (a rotation's new verifier, rotationOperation), undefined for a login.
  */
-export async function checkProof(db: D1Database, request: ProofRequest, now: number, limits: AuthLimits, channelBinding: Bytes | undefined): Promise<{ user: User; serverSignature?: string }> {
+export async function checkProof(
+  db: D1Database,
+  request: ProofRequest,
+  now: number,
+  limits: AuthLimits,
+  channelBinding: Bytes | undefined,
+  operation?: string,
+): Promise<{ user: User; serverSignature?: string }> {
   const [taken] = await db.batch<ChallengeRow>([takeChallenge(db, request.challengeId)]);
   const challenge = taken!.results[0];
   // Not a guess at all (no live challenge for this name): nothing to count.
   if (!challenge || challenge.expires_at <= now || challenge.username !== request.username) throw invalidCredentials();
   const user = await findUser(db, request.username);
-  const verdict = await checkResponse(user ?? dummyUser(challenge), challenge, request.response, channelBinding);
+  const verdict = await checkResponse(user ?? dummyUser(challenge), challenge, request.response, channelBinding, operation);
   if (!user || !verdict) {
     const { failures } = await userBuckets(request.username, limits);
     await db.batch([prunePressure(db, now), bumpPressure(db, failures, now, limits.maxPressureRows)]);

@@ -31,7 +31,15 @@ export const SEEDS = Object.keys(WEBCRYPTO) as Seed[];
 /** hex(H(utf8(s))), as `printf '%s' "$s" | sha256sum` prints it. */
 export const shaHex = async (mechanism: Seed, s: string) => hex(await crypto.subtle.digest(WEBCRYPTO[mechanism], text.encode(s)));
 /** The seed response: hex(H( hex(H(password)) ‖ nonce )). */
-export const seedAnswer = async (mechanism: Seed, password: string, nonce: string) => shaHex(mechanism, (await shaHex(mechanism, password)) + nonce);
+export const seedAnswer = async (mechanism: Seed, password: string, nonce: string, operation?: string) =>
+  shaHex(mechanism, (await shaHex(mechanism, password)) + nonce + (operation === undefined ? "" : `,o=${operation}`));
+
+/** docs/auth.md's rotation operation, written out again here: what a rotation's proof is bound to. */
+export async function rotationOf(registration: Record<string, unknown>): Promise<string> {
+  const r = registration as Record<string, string | number>;
+  const fields = r.mechanism === "scram-sha-256" ? [r.username, r.mechanism, r.salt, r.iterations, r.storedKey, r.serverKey] : [r.username, r.mechanism, r.hash];
+  return `rotate:${await shaHex("sha256", fields.join("\n"))}`;
+}
 
 async function hmac(key: Uint8Array, message: Uint8Array) {
   const k = await crypto.subtle.importKey("raw", key, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
@@ -55,13 +63,13 @@ export async function scramRegistration(username: string, password: string, iter
 }
 
 /** docs/auth.md's AuthMessage, written out again here; `cbind` is "biws" without channel binding. */
-export const scramAuthMessage = (username: string, clientNonce: string, nonce: string, salt: string, iterations: number, cbind = "biws") =>
-  `n=${username.replaceAll("=", "=3D").replaceAll(",", "=2C")},r=${clientNonce},r=${nonce},s=${salt},i=${iterations},c=${cbind},r=${nonce}`;
+export const scramAuthMessage = (username: string, clientNonce: string, nonce: string, salt: string, iterations: number, cbind = "biws", operation?: string) =>
+  `n=${username.replaceAll("=", "=3D").replaceAll(",", "=2C")},r=${clientNonce},r=${nonce},s=${salt},i=${iterations},c=${cbind},r=${nonce}${operation === undefined ? "" : `,o=${operation}`}`;
 
 /** The client's side of a SCRAM login: base64 ClientProof and the ServerSignature it expects. */
-export async function scramAnswer(username: string, password: string, challenge: { clientNonce: string; nonce: string; salt: string; iterations: number }, cbind = "biws") {
+export async function scramAnswer(username: string, password: string, challenge: { clientNonce: string; nonce: string; salt: string; iterations: number }, cbind = "biws", operation?: string) {
   const { clientKey, storedKey, serverKey } = await scramClientKeys(password, unb64(challenge.salt), challenge.iterations);
-  const message = text.encode(scramAuthMessage(username, challenge.clientNonce, challenge.nonce, challenge.salt, challenge.iterations, cbind));
+  const message = text.encode(scramAuthMessage(username, challenge.clientNonce, challenge.nonce, challenge.salt, challenge.iterations, cbind, operation));
   const signature = await hmac(storedKey, message);
   return { proof: b64(clientKey.map((byte, i) => byte ^ signature[i]!)), expectedServerSignature: b64(await hmac(serverKey, message)) };
 }
@@ -101,8 +109,8 @@ export async function getChallenge(username: string, send: typeof call = call): 
 
 /** A full login with the password; answers with the mechanism the challenge names. */
 /** The response to a challenge for this password, in the mechanism the challenge names. */
-export const answerTo = async (username: string, password: string, c: ChallengeBody) =>
-  c.mechanism === "scram-sha-256" ? (await scramAnswer(username, password, c as Required<ChallengeBody>)).proof : await seedAnswer(c.mechanism as Seed, password, c.nonce);
+export const answerTo = async (username: string, password: string, c: ChallengeBody, operation?: string) =>
+  c.mechanism === "scram-sha-256" ? (await scramAnswer(username, password, c as Required<ChallengeBody>, "biws", operation)).proof : await seedAnswer(c.mechanism as Seed, password, c.nonce, operation);
 
 export async function loginWith(username: string, password: string, challenge?: ChallengeBody, send: typeof call = call) {
   const c = challenge ?? (await getChallenge(username, send));

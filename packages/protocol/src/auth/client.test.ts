@@ -7,6 +7,7 @@ import { type AuthAnswer, type AuthChannel, type AuthRequest, loginAccount, logo
 import { SCRAM_SHA_256, verifySeedResponse } from "./mechanisms.ts";
 import { OHTTP_RESPONSE_TYPE, decapsulateRequest, ohttpKeyId } from "./ohttp.ts";
 import { checkPuzzle } from "./puzzle.ts";
+import { rotationOperation } from "./rotation.ts";
 import type { Registration } from "./schemas.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
 import { authMessage, serverSignature, verifyClientProof } from "./scram.ts";
@@ -74,17 +75,19 @@ function server(binding?: Bytes) {
     const challenge = challenges.get(b.challengeId!)!;
     challenges.delete(b.challengeId!);
     const user = users.get(challenge.username)!;
+    // A rotation's proof is bound to the new verifier the body carries.
+    const { challengeId: _c, response: _r, ...registration } = b;
+    const operation = request.path === "/rotate" ? await rotationOperation(registration as unknown as Registration) : undefined;
     let signature: string | undefined;
     if (user.mechanism !== SCRAM_SHA_256) {
-      if (!(await verifySeedResponse(user.mechanism, user.hash, challenge.nonce, b.response!))) return { status: 401, body: { error: "invalid_credentials", message: "no" } };
+      if (!(await verifySeedResponse(user.mechanism, user.hash, challenge.nonce, b.response!, operation))) return { status: 401, body: { error: "invalid_credentials", message: "no" } };
     } else {
-      const message = authMessage({ username: user.username, clientNonce: challenge.clientNonce, nonce: challenge.nonce, salt: user.salt, iterations: user.iterations, channelBinding: binding });
+      const message = authMessage({ username: user.username, clientNonce: challenge.clientNonce, nonce: challenge.nonce, salt: user.salt, iterations: user.iterations, channelBinding: binding, operation });
       if (!(await verifyClientProof(fromBase64(user.storedKey), message, fromBase64(b.response!)))) return { status: 401, body: { error: "invalid_credentials", message: "no" } };
       signature = toBase64(await serverSignature(tricks.forgeSignature ? new Uint8Array(32) : fromBase64(user.serverKey), message));
     }
     if (request.path === "/rotate") {
       if (!tokens.has(request.token!)) return { status: 401, body: { error: "invalid_token", message: "no" } };
-      const { challengeId: _c, response: _r, ...registration } = b;
       users.set(user.username, registration as unknown as Registration);
       return { status: 200, body: { username: user.username, mechanism: registration.mechanism, ...(signature ? { serverSignature: signature } : {}) } };
     }

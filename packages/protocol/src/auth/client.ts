@@ -13,6 +13,7 @@ import { type Bytes, randomBytes, toHex } from "../bytes.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
 import { type Mechanism, SCRAM_SHA_256, hashPassword, seedResponse } from "./mechanisms.ts";
 import { MAX_PUZZLE_BITS, solvePuzzle } from "./puzzle.ts";
+import { rotationOperation } from "./rotation.ts";
 import { type Challenge, ChallengeSchema, LoginResponseSchema, PuzzleRequiredSchema, type PuzzleSolution, type Registration, RotateResponseSchema } from "./schemas.ts";
 import { SCRAM_DEFAULT_ITERATIONS, SCRAM_MIN_ITERATIONS, SCRAM_SALT_BYTES, authMessage, clientProof, scramKeys, scramVerifier, verifyServerSignature } from "./scram.ts";
 
@@ -118,7 +119,7 @@ interface Proof {
  * POST /challenge (with a fresh client nonce, solving a puzzle if asked), every check on the
  * challenge, then the response computed here. Returns the server's answer when it is not a challenge.
  */
-async function prove(channel: AuthChannel, { username, password }: Credentials, options: LoginOptions): Promise<Proof | AuthAnswer> {
+async function prove(channel: AuthChannel, { username, password }: Credentials, options: LoginOptions, operation?: string): Promise<Proof | AuthAnswer> {
   const expected = options.mechanism ?? SCRAM_SHA_256;
   const minIterations = Math.max(options.minIterations ?? SCRAM_DEFAULT_ITERATIONS, SCRAM_MIN_ITERATIONS);
   const clientNonce = toHex(randomBytes(CLIENT_NONCE_BYTES));
@@ -135,7 +136,7 @@ async function prove(channel: AuthChannel, { username, password }: Credentials, 
   // server signature to check and hands over a fast, unsalted hash of the password.
   if (challenge.mechanism !== expected) throw mismatch(challenge.mechanism, expected);
   if (challenge.mechanism !== SCRAM_SHA_256) {
-    return { challengeId: challenge.challengeId, response: await seedResponse(challenge.mechanism, await hashPassword(challenge.mechanism, password), challenge.nonce) };
+    return { challengeId: challenge.challengeId, response: await seedResponse(challenge.mechanism, await hashPassword(challenge.mechanism, password), challenge.nonce, operation) };
   }
   if (challenge.iterations < minIterations) {
     throw new AuthClientError("weak_iterations", `The challenge asks for ${challenge.iterations} SCRAM iterations; fewer than ${minIterations} are refused.`);
@@ -145,7 +146,7 @@ async function prove(channel: AuthChannel, { username, password }: Credentials, 
     throw new AuthClientError("nonce_mismatch", "The challenge's nonce does not extend this login's client nonce: it was made for another exchange.");
   }
   const keys = await scramKeys(password, fromBase64(challenge.salt), challenge.iterations);
-  const message = authMessage({ username, clientNonce, nonce: challenge.nonce, salt: challenge.salt, iterations: challenge.iterations, channelBinding: channel.binding });
+  const message = authMessage({ username, clientNonce, nonce: challenge.nonce, salt: challenge.salt, iterations: challenge.iterations, channelBinding: channel.binding, operation });
   return {
     challengeId: challenge.challengeId,
     response: toBase64(await clientProof(keys, message)),
@@ -187,9 +188,10 @@ export async function rotateAccount(
   token: string,
   options: LoginOptions = {},
 ): Promise<AuthAnswer> {
-  const proof = await prove(channel, credentials, options);
-  if (!isProof(proof)) return proof;
   const registration = await makeRegistration({ username: credentials.username, password: replacement.password }, replacement.mechanism ?? SCRAM_SHA_256);
+  // The proof is bound to this new verifier: it cannot be used for a login, nor for another rotation.
+  const proof = await prove(channel, credentials, options, await rotationOperation(registration));
+  if (!isProof(proof)) return proof;
   const rotated = await channel.send({ method: "POST", path: "/rotate", token, body: { challengeId: proof.challengeId, response: proof.response, ...registration } });
   if (rotated.status !== 200) return rotated;
   const answer = v.safeParse(RotateResponseSchema, rotated.body);

@@ -6,6 +6,7 @@ export * from "./client.ts";
 export * from "./mechanisms.ts";
 export * from "./ohttp.ts";
 export * from "./puzzle.ts";
+export * from "./rotation.ts";
 export * from "./scram.ts";
 export * from "./schemas.ts";
 export * from "./sealed.ts";

@@ -31,11 +31,14 @@ export const hashPassword = (mechanism: SeedMechanism, password: string): Promis
 /**
  * The seed response: hex(H( hex(H(password)) ‖ nonce )), ‖ joining the two ASCII strings.
  * In a shell: printf '%s%s' "$HASH" "$NONCE" | sha256sum | cut -d' ' -f1
+ * A proof for an operation other than a login (a rotation, rotation.ts) appends ",o=" and the
+ * operation, so it cannot be taken for a login's, nor a login's for it.
  */
-export const seedResponse = (mechanism: SeedMechanism, hashHex: string, nonce: string): Promise<string> => digestHex(mechanism, hashHex + nonce);
+export const seedResponse = (mechanism: SeedMechanism, hashHex: string, nonce: string, operation?: string): Promise<string> =>
+  digestHex(mechanism, hashHex + nonce + (operation === undefined ? "" : `,o=${operation}`));
 
 /** Server side: recomputes the response from the stored hash and compares in constant time. */
-export async function verifySeedResponse(mechanism: SeedMechanism, hashHex: string, nonce: string, response: string): Promise<boolean> {
-  const expected = await seedResponse(mechanism, hashHex, nonce);
+export async function verifySeedResponse(mechanism: SeedMechanism, hashHex: string, nonce: string, response: string, operation?: string): Promise<boolean> {
+  const expected = await seedResponse(mechanism, hashHex, nonce, operation);
   return constantTimeEqual(utf8(expected), utf8(response));
 }

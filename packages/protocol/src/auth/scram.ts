@@ -6,7 +6,7 @@
 //
 //   AuthMessage = "n=" saslname ",r=" client-nonce                 (client-first-message-bare)
 //               + ",r=" nonce ",s=" salt ",i=" iterations         (server-first-message)
-//               + ",c=" cbind ",r=" nonce                         (client-final-message-without-proof)
+//               + ",c=" cbind ",r=" nonce ["," "o=" operation]     (client-final-message-without-proof)
 //
 // where nonce = client-nonce ‖ server-nonce, saslname is the username with "=" written "=3D" and ","
 // written "=2C" (RFC 5802 §5.1), salt is standard padded base64 exactly as the challenge returned it
@@ -14,7 +14,9 @@
 // channel binding, gs2-header = "n,," and cbind = "biws"; through Oblivious HTTP the exchange is bound
 // to the server key the client encrypted to, gs2-header = "p=shallot-ohttp,," and cbind-data = that
 // raw 32-byte X25519 public key. A proof made for an impostor's key therefore fails at the real
-// server. The password enters PBKDF2 as UTF-8 without SASLprep.
+// server. A proof for an operation other than a login (a rotation, rotation.ts) carries it as an
+// RFC 5802 extension attribute "o=", so a login's proof cannot rotate and a rotation's cannot log in.
+// The password enters PBKDF2 as UTF-8 without SASLprep.
 
 import { type Bytes, concat, constantTimeEqual, utf8 } from "../bytes.ts";
 import { toBase64 } from "./base64.ts";
@@ -92,6 +94,8 @@ export interface AuthMessageParts {
   iterations: number;
   /** The channel binding: the raw server public key an Oblivious HTTP exchange is encrypted to; none over plain JSON. */
   channelBinding?: Bytes;
+  /** The operation the proof is for, when it is not a login (rotation.ts). */
+  operation?: string;
 }
 
 /** The channel binding type of Oblivious HTTP exchanges (RFC 5802 §6 cb-name). */
@@ -103,8 +107,9 @@ export function channelBindingAttribute(binding?: Bytes): string {
 }
 
 /** The AuthMessage (see the comment at the top of this file). */
-export function authMessage({ username, clientNonce, nonce, salt, iterations, channelBinding }: AuthMessageParts): string {
-  return `n=${escapeScramUsername(username)},r=${clientNonce},r=${nonce},s=${salt},i=${iterations},c=${channelBindingAttribute(channelBinding)},r=${nonce}`;
+export function authMessage({ username, clientNonce, nonce, salt, iterations, channelBinding, operation }: AuthMessageParts): string {
+  const extension = operation === undefined ? "" : `,o=${operation}`;
+  return `n=${escapeScramUsername(username)},r=${clientNonce},r=${nonce},s=${salt},i=${iterations},c=${channelBindingAttribute(channelBinding)},r=${nonce}${extension}`;
 }
 
 /** Client side: ClientProof := ClientKey XOR HMAC(StoredKey, AuthMessage). */
