@@ -60,14 +60,18 @@ export async function handleEncapsulated(request: Request, env: Env, dispatch: D
 
 function innerRequest(request: ReturnType<typeof decodeBinaryRequest>, publicKey: Bytes): Request {
   if (request.method !== "GET" && request.method !== "POST") throw new ApiError(400, "invalid_request", "An encapsulated request is a GET or a POST.");
-  if (!/^\/[A-Za-z0-9._~/-]*$/.test(request.path) || request.path === OHTTP_PATH) throw new ApiError(400, "invalid_request", "An encapsulated request names one of this server's routes other than /ohttp.");
+  // Checked as the router will see it: "/./ohttp" or "/x/../ohttp" is /ohttp once the URL is parsed.
+  const path = /^\/[A-Za-z0-9._~/-]*$/.test(request.path) ? new URL(request.path, "https://auth.internal").pathname : null;
+  if (path === null || path === OHTTP_PATH || path.replace(/\/+$/, "") === OHTTP_PATH) {
+    throw new ApiError(400, "invalid_request", "An encapsulated request names one of this server's routes other than /ohttp.");
+  }
   const headers = new Headers();
   try {
     for (const [name, value] of request.headers) if (INNER_HEADERS.has(name)) headers.set(name, value);
   } catch {
     throw new ApiError(400, "invalid_request", "An encapsulated request's header value is not a valid HTTP field value.");
   }
-  const inner = new Request(`https://auth.internal${request.path}`, { method: request.method, headers, body: request.method === "POST" ? request.content : undefined });
+  const inner = new Request(`https://auth.internal${path}`, { method: request.method, headers, body: request.method === "POST" ? request.content : undefined });
   channelBindings.set(inner, publicKey);
   return inner;
 }

@@ -22,6 +22,10 @@ describe("bad input writes nothing", () => {
     await expectRejected(() => sendJson("POST", "/register", { username: "x", mechanism: "sha256" }), 400, "invalid_request");
     await expectRejected(() => sendJson("POST", "/register", { username: "x", mechanism: "sha256", hash, admin: true }), 400, "invalid_request");
     await expectRejected(() => sendJson("POST", "/register", { username: 42, mechanism: "sha256", hash }), 400, "invalid_request");
+    // A second spelling of a name (decomposed, or with a trailing space) is refused, not a second account.
+    expect((await sendJson("POST", "/register", { username: "caf\u00e9", mechanism: "sha256", hash })).status).toBe(201);
+    await expectRejected(() => sendJson("POST", "/register", { username: "cafe\u0301", mechanism: "sha256", hash }), 400, "invalid_request");
+    await expectRejected(() => sendJson("POST", "/register", { username: "caf\u00e9 ", mechanism: "sha256", hash }), 400, "invalid_request");
     await expectRejected(() => sendJson("POST", "/register", [1, 2]), 400, "invalid_request");
     await expectRejected(() => sendJson("POST", "/register", null), 400, "invalid_request");
     await expectRejected(() => sendJson("POST", "/register", "\"string\""), 400, "invalid_request");

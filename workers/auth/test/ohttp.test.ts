@@ -127,7 +127,9 @@ describe("POST /ohttp (Oblivious HTTP, RFC 9458)", () => {
     tampered[tampered.length - 1]! ^= 1;
     await expectError(await post(tampered), 400, "encapsulation_invalid");
     // Inside: an inner /ohttp, a PUT, a body that is not JSON — each an encapsulated JSON error.
-    expect(await ch.send({ method: "POST", path: "/ohttp", body: {} })).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    for (const path of ["/ohttp", "/./ohttp", "/x/../ohttp", "/ohttp/", "/a/./../ohttp"]) {
+      expect(await ch.send({ method: "POST", path, body: {} }), path).toMatchObject({ status: 400, body: { error: "invalid_request" } });
+    }
     expect(await ch.send({ method: "POST", path: "/nowhere", body: {} })).toMatchObject({ status: 404, body: { error: "not_found" } });
     expect(await ch.send({ method: "POST", path: "/challenge", body: "not an object" })).toMatchObject({ status: 400, body: { error: "invalid_request" } });
     expect(await dbSnapshot()).toEqual(before);

@@ -19,6 +19,7 @@ import {
   fromBase64Url,
   fromUtf8,
   isHttpUrl,
+  isWellFormedPassword,
   loginAccount,
   ohttpChannel,
   registerAccount,
@@ -29,7 +30,13 @@ import { CIRCUIT_HEADER, localRelayPrefix } from "./gateway.ts";
 import { errorResponse } from "./http-error.ts";
 import { readBodyLimited } from "./read-limited.ts";
 
-const Password = v.pipe(v.string("password must be a string."), v.minLength(1, "password must not be empty."), v.maxLength(1024, "password is at most 1024 characters."));
+const Password = v.pipe(
+  v.string("password must be a string."),
+  v.minLength(1, "password must not be empty."),
+  v.maxLength(1024, "password is at most 1024 characters."),
+  // UTF-8 has no lone surrogate: "\ud800x" and "\udfffx" would both hash as "\ufffdx", one password.
+  v.check(isWellFormedPassword, "password must be well-formed Unicode (no lone surrogates)."),
+);
 const Server = v.pipe(v.string(), v.maxLength(2048), v.check(isHttpUrl, "server must be an absolute http(s) URL."));
 const ServerKey = v.pipe(v.string(), v.regex(/^[A-Za-z0-9_-]{43}$/, "serverKey is the auth server's X25519 public key: 32 bytes in base64url (43 characters)."));
 const Body = v.strictObject({ username: UsernameSchema, password: Password, mechanism: v.optional(MechanismSchema), server: v.optional(Server), serverKey: v.optional(ServerKey) });
@@ -107,7 +114,7 @@ export async function handleAuthFlow(kind: "register" | "login", request: Reques
   } catch (error) {
     if (error instanceof Early) answer = error.response;
     // A serverKey nothing can be encrypted to is the request's fault; every other refusal is the server's answer's.
-    else if (error instanceof AuthClientError) answer = errorResponse(error.code === "bad_server_key" ? 400 : 502, error.code, error.message);
+    else if (error instanceof AuthClientError) answer = errorResponse(error.code === "bad_server_key" || error.code === "invalid_password" ? 400 : 502, error.code, error.message);
     else throw error;
   }
   if (path.length > 0) answer.headers.set(CIRCUIT_HEADER, path.join(","));

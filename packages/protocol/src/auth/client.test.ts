@@ -198,6 +198,13 @@ describe("the auth client", () => {
     await expect(loginAccount(s.channel(), alice)).rejects.toMatchObject({ code: "puzzle_too_hard" });
   });
 
+  it("refuses to register a password with a lone surrogate, which UTF-8 would turn into another password", async () => {
+    const s = server();
+    await expect(registerAccount(s.channel(), { username: "alice", password: "\ud800secret" })).rejects.toMatchObject({ code: "invalid_password" });
+    expect(s.seen).toEqual([]);
+    expect((await registerAccount(s.channel(), { username: "alice", password: "\ud83e\uddc5 secret" })).status).toBe(201);
+  });
+
   it("rotates only with a fresh proof of the current password, and logs out", async () => {
     const s = server();
     await registerAccount(s.channel(), alice);

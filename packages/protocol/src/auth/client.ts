@@ -11,7 +11,7 @@
 import * as v from "valibot";
 import { type Bytes, randomBytes, toHex } from "../bytes.ts";
 import { fromBase64, toBase64 } from "./base64.ts";
-import { type Mechanism, SCRAM_SHA_256, hashPassword, seedResponse } from "./mechanisms.ts";
+import { type Mechanism, SCRAM_SHA_256, hashPassword, isWellFormedPassword, seedResponse } from "./mechanisms.ts";
 import { MAX_PUZZLE_BITS, solvePuzzle } from "./puzzle.ts";
 import { rotationOperation } from "./rotation.ts";
 import { type Challenge, ChallengeSchema, LoginResponseSchema, PuzzleRequiredSchema, type PuzzleSolution, type Registration, RotateResponseSchema } from "./schemas.ts";
@@ -41,6 +41,7 @@ export interface AuthChannel {
 
 export type AuthClientErrorCode =
   | "bad_server_key"
+  | "invalid_password"
   | "bad_challenge"
   | "bad_login_answer"
   | "bad_puzzle"
@@ -80,6 +81,7 @@ const MAX_PUZZLE_ROUNDS = 3;
 
 /** The clear registration body for a password: H(password) for the seed mechanisms, SCRAM keys otherwise. */
 export async function makeRegistration({ username, password }: Credentials, mechanism: Mechanism, iterations = SCRAM_DEFAULT_ITERATIONS): Promise<Registration> {
+  if (!isWellFormedPassword(password)) throw new AuthClientError("invalid_password", "The password is not well-formed Unicode (a lone surrogate): it would hash as another password.");
   if (mechanism !== SCRAM_SHA_256) return { username, mechanism, hash: await hashPassword(mechanism, password) };
   const salt = randomBytes(SCRAM_SALT_BYTES);
   const { storedKey, serverKey } = await scramVerifier(password, salt, iterations);

@@ -19,6 +19,12 @@ export const SEED_HASHES = {
 export const isSeedMechanism = (value: unknown): value is SeedMechanism => (SEED_MECHANISMS as readonly unknown[]).includes(value);
 export const isMechanism = (value: unknown): value is Mechanism => (MECHANISMS as readonly unknown[]).includes(value);
 
+/**
+ * A password UTF-8 can carry as it is: no lone surrogate, which would be encoded as U+FFFD, so that
+ * two different passwords ("\ud800x", "\udfffx") would be one.
+ */
+export const isWellFormedPassword = (password: string): boolean => !/\p{Cs}/u.test(password);
+
 /** Lowercase hex of H(data); strings are hashed as their UTF-8 bytes. */
 export async function digestHex(mechanism: SeedMechanism, data: Bytes | string): Promise<string> {
   const bytes = typeof data === "string" ? utf8(data) : data;

@@ -13,6 +13,14 @@ describe("auth schemas", () => {
     expect(v.is(UsernameSchema, "🧅".repeat(64))).toBe(true); // counted in code points, not UTF-16 units
   });
 
+  it("has one spelling per name a reader sees: NFC, no space at either end, no leading combining mark", () => {
+    for (const name of ["café", "a b", "Zoë"]) expect(v.is(UsernameSchema, name), name).toBe(true);
+    // "café" decomposed, spaces around a name, bare combining marks: each would be a second "café" or "alice".
+    for (const name of ["cafe\u0301", " alice", "alice ", "alice\u00a0", "\u3000alice", "\u0301alice", "\u0301".repeat(64)]) {
+      expect(v.is(UsernameSchema, name), JSON.stringify(name)).toBe(false);
+    }
+  });
+
   it("ties the hash length to the seed mechanism", () => {
     expect(v.is(RegistrationSchema, { username: "a", mechanism: "sha256", hash: "0".repeat(64) })).toBe(true);
     expect(v.is(RegistrationSchema, { username: "a", mechanism: "sha512", hash: "0".repeat(64) })).toBe(false);

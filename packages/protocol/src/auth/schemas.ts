@@ -7,7 +7,18 @@ import { SCRAM_KEY_BYTES, SCRAM_MAX_ITERATIONS, SCRAM_MAX_SALT_BYTES, SCRAM_MIN_
 
 /** 1–64 printable characters (code points): no control, format, surrogate, private-use, unassigned or line/paragraph separators. */
 export const USERNAME_PATTERN = /^[^\p{C}\p{Zl}\p{Zp}]{1,64}$/u;
-export const UsernameSchema = v.pipe(v.string(), v.regex(USERNAME_PATTERN, "A username is 1 to 64 printable characters."));
+
+/**
+ * One spelling per name a reader sees: in Unicode NFC (so "café" composed and decomposed are not two
+ * accounts), neither starting nor ending with a space, not starting with a combining mark.
+ */
+export const isCanonicalUsername = (name: string): boolean => name === name.normalize("NFC") && !/^[\p{Z}\p{M}]|\p{Z}$/u.test(name);
+
+export const UsernameSchema = v.pipe(
+  v.string(),
+  v.regex(USERNAME_PATTERN, "A username is 1 to 64 printable characters."),
+  v.check(isCanonicalUsername, "A username must be in Unicode NFC, and may not start or end with a space or start with a combining mark."),
+);
 
 export const MechanismSchema = v.picklist(MECHANISMS, `A mechanism is one of ${MECHANISMS.join(", ")}.`);
 
