@@ -112,6 +112,9 @@ describe("deploymentHost", () => {
     expect(deploymentHost(`http://127.0.0.1:8787/relays/${id}`)).toBe("127.0.0.1:8787");
     expect(deploymentHost(`http://127.0.0.1:8790/relays/${id}`)).toBe("127.0.0.1:8790");
     expect(deploymentHost(`https://example.com/a/relays/${id}`)).toBe(deploymentHost(`https://example.com/b/relays/${id}`));
+    // A public host is one deployment whatever port it serves relays on (Tor counts per IP).
+    expect(deploymentHost(`https://relay.example:9201/relays/${id}`)).toBe("relay.example");
+    expect(deploymentHost(`http://203.0.113.7:9202/relays/${id}`)).toBe(deploymentHost(`http://203.0.113.7:9203/relays/${id}`));
   });
 });
 

@@ -2,6 +2,7 @@
 
 import * as v from "valibot";
 import { type Bytes, fromBase64Url, toBase64Url, toHex, utf8 } from "./bytes.ts";
+import { classifyDestination } from "./exit-policy.ts";
 import { ed25519Sign, ed25519Verify } from "./x25519.ts";
 
 /** True for an absolute http: or https: URL (never throws, unlike `new URL`). */
@@ -82,10 +83,16 @@ export const descriptorSigningBytes = (d: Descriptor): Bytes =>
   utf8(`shallot-descriptor-v2\n${d.id}\n${d.address}\n${d.onionKey}\n${d.identityKey}\n${d.exitPolicy}\n${d.published}`);
 
 /**
- * The deployment a relay belongs to, named by the host (and port) of its address: the unit of the
- * authorities' per-host limit and allowlist, and of the clients' family rule.
+ * The deployment a relay belongs to: the unit of the authorities' per-host limit and allowlist, and
+ * of the clients' family rule. For a public address, its host name without the port, so that one
+ * operator's host does not count as several by serving relays on several ports (Tor counts per
+ * IP; a Workers deployment has no IP of its own, its name is what it owns). For a loopback or
+ * private address (a dev mesh, where ports stand for deployments) the port is kept.
  */
-export const deploymentHost = (address: string): string => new URL(address).host;
+export function deploymentHost(address: string): string {
+  const url = new URL(address);
+  return classifyDestination(url) === "private" ? url.host : url.hostname.toLowerCase().replace(/\.+$/, "");
+}
 
 /** Whether two descriptors describe the same relay at the same place with the same keys (`published` aside). */
 export const sameRelay = (a: Descriptor, b: Descriptor): boolean =>

@@ -1,6 +1,6 @@
 // A directory authority's HTTP interface. Thin: parse with valibot, call the Directory object, shape the answer.
 
-import { RelayIdSchema, RetirementSchema, SignedDescriptorSchema, logLabel, toBase64Url } from "@shallot/protocol";
+import { RelayIdSchema, RetirementSchema, SignedDescriptorSchema, SignedVoteSchema, logLabel, toBase64Url } from "@shallot/protocol";
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import * as v from "valibot";
@@ -75,7 +75,11 @@ app.get("/consensus/:round", async (c) => {
 });
 
 app.post("/votes", limit(MAX_VOTE_BYTES), async (c) => {
-  const outcome = await directory(c.env).receiveVote(await readJson(c, v.unknown()));
+  // Shape-checked here, so the object only ever receives a vote's shape (a body nested thousands
+  // deep would otherwise overflow the stack copying it into the call).
+  const body = await readJson(c, v.unknown());
+  if (!v.is(SignedVoteSchema, body)) return errorResponse(c, 400, "bad_vote", "The vote is malformed: it is not a signed vote document.");
+  const outcome = await directory(c.env).receiveVote(body);
   if (!outcome.ok) return errorResponse(c, DIRECTORY_ERROR_STATUS[outcome.error], outcome.error, outcome.message);
   return c.json({ accepted: true }, 200, NO_STORE);
 });

@@ -82,6 +82,8 @@ describe("bad input stores nothing", () => {
     const vote = (authority: string) => ({ version: 1 as const, authority, published: round, relays: [] });
     await expectError(await sendJson("POST", "/votes", "{ not json"), 400, "invalid_json");
     await expectError(await sendJson("POST", "/votes", { document: "{}" }), 400, "bad_vote");
+    // Nested ten thousand deep (20 KB, under the size limit): refused as a vote, not a 500.
+    await expectError(await sendJson("POST", "/votes", `${"[".repeat(10_000)}${"]".repeat(10_000)}`), 400, "bad_vote");
     await expectError(await sendJson("POST", "/votes", await signVote(vote(toBase64Url(stranger.publicKey)), stranger.privateKey)), 400, "bad_vote");
     // Under its own key: only it makes those.
     const own = await importEd25519(fromBase64Url(env.DIRECTORY_SIGNING_KEY!));
