@@ -15,7 +15,21 @@ export const CellCommand = {
   CREATED2: 2,
   RELAY: 3,
   DESTROY: 4,
+  /** A RELAY cell a relay counts (tor-spec 5.6): only these may carry EXTEND2, at most MAX_RELAY_EARLY a circuit. */
+  RELAY_EARLY: 9,
 } as const satisfies Record<string, number>;
+
+/**
+ * RELAY_EARLY cells a relay takes on one circuit. Each relay passes them on as RELAY_EARLY and
+ * counts them, and an EXTEND2 must come in one, so no circuit grows past 1 + 8 hops: a client
+ * cannot build a circuit hundreds of hops long, or looping between two relays, to multiply one
+ * cell's work (Tor's limit).
+ */
+export const MAX_RELAY_EARLY = 8;
+
+type RelayCommandByte = typeof CellCommand.RELAY | typeof CellCommand.RELAY_EARLY;
+/** Whether a cell command is a RELAY or a RELAY_EARLY: the same layout, the same layering. */
+export const isRelayCommand = (command: number): command is RelayCommandByte => command === CellCommand.RELAY || command === CellCommand.RELAY_EARLY;
 
 export const DestroyReason = {
   NONE: 0,
@@ -34,7 +48,7 @@ export type DestroyReason = (typeof DestroyReason)[keyof typeof DestroyReason];
 export type Cell =
   | { command: typeof CellCommand.CREATE2; linkId: Bytes; onionskin: Bytes }
   | { command: typeof CellCommand.CREATED2; linkId: Bytes; reply: Bytes }
-  | { command: typeof CellCommand.RELAY; linkId: Bytes; nonce: Bytes; payload: Bytes }
+  | { command: RelayCommandByte; linkId: Bytes; nonce: Bytes; payload: Bytes }
   | { command: typeof CellCommand.DESTROY; linkId: Bytes; reason: number };
 
 export const CELL_HEADER_BYTES = 2 + LINK_ID_BYTES;
@@ -48,7 +62,7 @@ export const CONTROL_CELL_BYTES = CELL_HEADER_BYTES + NONCE_BYTES + MIN_BUCKET;
 export const MAX_CELL_BYTES = CELL_HEADER_BYTES + NONCE_BYTES + MAX_BUCKET;
 
 export function encodeCell(cell: Cell): Bytes {
-  const length = cell.command === CellCommand.RELAY ? CELL_HEADER_BYTES + NONCE_BYTES + cell.payload.length : CONTROL_CELL_BYTES;
+  const length = "payload" in cell ? CELL_HEADER_BYTES + NONCE_BYTES + cell.payload.length : CONTROL_CELL_BYTES;
   // A control cell's fields are followed by zero padding up to CONTROL_CELL_BYTES.
   const writer = new ByteWriter(length).u8(CELL_VERSION).u8(cell.command).raw(cell.linkId);
   switch (cell.command) {
@@ -59,6 +73,7 @@ export function encodeCell(cell: Cell): Bytes {
       writer.u16(cell.reply.length).raw(cell.reply);
       break;
     case CellCommand.RELAY:
+    case CellCommand.RELAY_EARLY:
       writer.raw(cell.nonce).raw(cell.payload);
       break;
     case CellCommand.DESTROY:
@@ -97,7 +112,8 @@ export function decodeCell(bytes: Bytes): Cell {
       if (length !== NTOR_REPLY_BYTES) throw malformed("CREATED2 has the wrong reply length.");
       return { command, linkId, reply: reader.raw(length) };
     }
-    case CellCommand.RELAY: {
+    case CellCommand.RELAY:
+    case CellCommand.RELAY_EARLY: {
       if (reader.remaining < NONCE_BYTES) throw malformed("RELAY is truncated.");
       const nonce = reader.raw(NONCE_BYTES);
       const payload = reader.rest();

@@ -134,7 +134,9 @@ export class Circuit {
     for (let i = target; i >= 0; i--) payload = await applyLayer(this.hops[i]!.keys.forward.cipher, nonces[i]!, payload);
 
     // Nothing of the layered cell is kept while the answer is awaited: it can be megabytes.
-    const sending = this.transport.send(this.entry.address, encodeCell({ command: CellCommand.RELAY, linkId: this.linkId, nonce: nonces[0]!, payload }));
+    // EXTEND2 goes in a RELAY_EARLY cell, the only kind a relay extends on (tor-spec 5.6).
+    const cellCommand = command === RelayCommand.EXTEND2 ? CellCommand.RELAY_EARLY : CellCommand.RELAY;
+    const sending = this.transport.send(this.entry.address, encodeCell({ command: cellCommand, linkId: this.linkId, nonce: nonces[0]!, payload }));
     payload = null;
     const answer = decodeCell(await sending);
     if (answer.command === CellCommand.DESTROY) {

@@ -172,6 +172,31 @@ describe("RelayEngine with the client", () => {
     expect(result.ok).toBe(true);
   });
 
+  it("bounds a circuit's length with RELAY_EARLY: nine hops build and carry a request, a tenth hop destroys the circuit", async () => {
+    const { relays, transport } = await mesh(10);
+    const nine = await Circuit.build(relays.slice(0, 9).map((r) => r.descriptor), transport, { clock: () => 0 });
+    expect(await nine.request({ method: "GET", url: "http://origin.test/deep", headers: [], body: new Uint8Array(0) })).toMatchObject({ ok: true });
+    // The entry passed the EXTEND2s on as RELAY_EARLY, and counted them.
+    expect(relays[0]!.forwarded.filter((cell) => cell[1] === CellCommand.RELAY_EARLY)).toHaveLength(7);
+    await expect(Circuit.build(relays.map((r) => r.descriptor), transport, { clock: () => 0 })).rejects.toMatchObject({ code: "circuit_destroyed" });
+    expect(relays[9]!.tables.keys.size).toBe(0);
+  });
+
+  it("extends only on a RELAY_EARLY cell: an EXTEND2 in a plain RELAY cell destroys the circuit", async () => {
+    const { relays, transport } = await mesh();
+    // A client that sends its EXTEND2 in RELAY cells, which no relay counts.
+    const plain: CellTransport = { send: (address, cell) => (cell[1] === CellCommand.RELAY_EARLY ? transport.send(address, Uint8Array.from(cell, (b, i) => (i === 1 ? CellCommand.RELAY : b))) : transport.send(address, cell)) };
+    await expect(Circuit.build(relays.map((r) => r.descriptor), plain, { clock: () => 0 })).rejects.toMatchObject({ code: "circuit_destroyed" });
+    expect(relays[1]!.received).toHaveLength(0);
+    expect(relays.map((r) => r.tables.keys.size + r.tables.transfers.size)).toEqual([0, 0, 0]);
+  });
+
+  it("refuses to extend a circuit straight back to the relay it came from", async () => {
+    const { relays, transport } = await mesh(2);
+    const [a, b] = relays.map((r) => r.descriptor);
+    await expect(Circuit.build([a!, b!, a!], transport, { clock: () => 0 })).rejects.toMatchObject({ code: "extend_failed" });
+  });
+
   it("refuses to extend where its policy forbids, and the failed build leaves no rows", async () => {
     const { relays, transport } = await mesh(3, () => false);
     await expect(Circuit.build(relays.map((r) => r.descriptor), transport, { clock: () => 0 })).rejects.toMatchObject({ code: "extend_failed" });

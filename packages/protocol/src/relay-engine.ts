@@ -3,7 +3,7 @@
 // network itself: the Relay Durable Object passes tables backed by SQL, a transport and an exit.
 
 import { type Bytes, fromHex, randomBytes, toHex } from "./bytes.ts";
-import { type Cell, CellCommand, DestroyReason, LINK_ID_BYTES, decodeCell, encodeCell } from "./cell.ts";
+import { type Cell, CellCommand, DestroyReason, LINK_ID_BYTES, MAX_RELAY_EARLY, decodeCell, encodeCell } from "./cell.ts";
 import { type CircuitKeys, importCircuitKeys } from "./circuit-keys.ts";
 import type { ExitResult } from "./client.ts";
 import { ProtocolError, isProtocolError } from "./errors.ts";
@@ -73,6 +73,8 @@ const KEY_CACHE_LIMIT = 1024;
 
 export class RelayEngine {
   private readonly keyCache = new Map<string, CircuitKeys>();
+  /** RELAY_EARLY cells taken per circuit (client-side end); dropped with the circuit. */
+  private readonly early = new Map<string, number>();
 
   private readonly options: RelayEngineOptions;
 
@@ -86,7 +88,8 @@ export class RelayEngine {
     switch (cell.command) {
       case CellCommand.CREATE2:
         return this.create(cell, neighbour);
-      case CellCommand.RELAY: {
+      case CellCommand.RELAY:
+      case CellCommand.RELAY_EARLY: {
         // relay() keeps what it needs; a cell can be megabytes, so this frame lets go of it while
         // the answer is awaited (see docs/protocol.md, memory).
         const answering = this.relay(cell, neighbour);
@@ -133,6 +136,7 @@ export class RelayEngine {
   private forget(linkId: string, neighbour: string): void {
     this.options.tables.deleteCircuit(linkId, neighbour);
     this.keyCache.delete(`${linkId}/${neighbour}`);
+    this.early.delete(`${linkId}/${neighbour}`);
     // Its streams end with it: sockets closed, held DRAINs answered.
     this.options.streams?.close(`${linkId}/${neighbour}`);
   }
@@ -159,8 +163,9 @@ export class RelayEngine {
     return keys;
   }
 
-  private async relay(received: Extract<Cell, { command: 3 }>, neighbour: string): Promise<Bytes> {
+  private async relay(received: Extract<Cell, { command: 3 | 9 }>, neighbour: string): Promise<Bytes> {
     const { tables, clock } = this.options;
+    const early = received.command === CellCommand.RELAY_EARLY;
     // Only the link id and the nonce outlive the peeling; the payload is let go as soon as it is peeled.
     const cell = { linkId: received.linkId.slice(), nonce: received.nonce.slice() };
     let forward: Bytes | null = received.payload;
@@ -169,11 +174,17 @@ export class RelayEngine {
     const row = tables.getKeys(linkId, neighbour);
     if (!row) throw new ProtocolError("unknown_link", "No circuit has that link id on this link.");
     tables.touch(linkId, neighbour, clock());
-    const keys = await this.keysFor(row);
     const teardown = async (reason: number) => {
       await this.destroy(linkId, neighbour, reason);
       return encodeCell({ command: CellCommand.DESTROY, linkId: cell.linkId, reason });
     };
+    if (early) {
+      const taken = (this.early.get(`${linkId}/${neighbour}`) ?? 0) + 1;
+      // Past the allowance the client is building a circuit longer than any honest one: tear it down.
+      if (taken > MAX_RELAY_EARLY) return teardown(DestroyReason.PROTOCOL);
+      this.early.set(`${linkId}/${neighbour}`, taken);
+    }
+    const keys = await this.keysFor(row);
     let peeled: Awaited<ReturnType<typeof peelForward>>;
     try {
       const peeling = peelForward(keys, cell.nonce, forward);
@@ -191,7 +202,8 @@ export class RelayEngine {
       if (!transfer) return teardown(DestroyReason.INTEGRITY);
       let answer: Cell;
       try {
-        let next: Bytes | null = encodeCell({ command: CellCommand.RELAY, linkId: fromHex(transfer.outLinkId), nonce: peeled.nonce, payload: peeled.payload });
+        // Passed on as it came: the next relay counts the RELAY_EARLY cells too.
+        let next: Bytes | null = encodeCell({ command: early ? CellCommand.RELAY_EARLY : CellCommand.RELAY, linkId: fromHex(transfer.outLinkId), nonce: peeled.nonce, payload: peeled.payload });
         // Nothing of the forward cell is needed once it is sent: let it go while the answer is awaited.
         peeled = null as unknown as typeof peeled;
         const sending = this.options.link.send(transfer.outAddress, next);
@@ -211,18 +223,19 @@ export class RelayEngine {
     }
 
     if (!tables.acceptSequence(linkId, neighbour, peeled.cell.seq, clock())) return teardown(DestroyReason.PROTOCOL);
-    const reply = await this.recognized(peeled.cell, linkId, neighbour);
+    const reply = await this.recognized(peeled.cell, linkId, neighbour, early);
     if (!reply) return teardown(DestroyReason.PROTOCOL);
     const payload = await originateBackward(keys, cell.nonce, { ...reply, seq: peeled.cell.seq });
     return encodeCell({ command: CellCommand.RELAY, linkId: cell.linkId, nonce: cell.nonce, payload });
   }
 
   /** A relay cell addressed to this hop; null means "protocol violation, destroy". */
-  private async recognized(cell: RelayCell, linkId: string, neighbour: string): Promise<Omit<SealableRelayCell, "seq"> | null> {
+  private async recognized(cell: RelayCell, linkId: string, neighbour: string, early: boolean): Promise<Omit<SealableRelayCell, "seq"> | null> {
     const isLastHop = !this.options.tables.getTransfer(linkId, neighbour);
     switch (cell.command) {
       case RelayCommand.EXTEND2:
-        return isLastHop ? this.extend(cell.data, linkId, neighbour) : null;
+        // Only in a RELAY_EARLY cell, as in Tor: the count of those bounds the circuit's length.
+        return isLastHop && early ? this.extend(cell.data, linkId, neighbour) : null;
       case RelayCommand.REQUEST:
         return isLastHop ? this.exitRequest(cell.data) : null;
       case RelayCommand.BEGIN:
@@ -256,6 +269,8 @@ export class RelayEngine {
     }
     const nextId = toHex(extend.relayId);
     if (nextId === identity.id) return fail("A circuit may not pass through the same relay twice in a row.");
+    // Nor go straight back to the relay it came from (A, B, A, …): a loop only multiplies work.
+    if (nextId === neighbour) return fail("A circuit may not go back to the relay it came from.");
     // Only a relay's own cell endpoint: a crafted address could reach other routes of a relay's worker.
     if (!isCanonicalRelayAddress(extend.address, nextId)) return fail("The address is not the canonical address <base>/relays/<id> of the relay named.");
     // Without this a client could make relays POST to addresses of their own private network.

@@ -197,6 +197,7 @@ it.runIf(process.env.GENERATE_VECTORS === "1")("writes the test vectors", async 
       { name: "CREATE2", linkId: toHex(linkId), command: CellCommand.CREATE2, onionskin: ntor[0]!.onionskin, bytes: toHex(encodeCell({ command: CellCommand.CREATE2, linkId, onionskin: fromHex(ntor[0]!.onionskin) })) },
       { name: "CREATED2", linkId: toHex(linkId), command: CellCommand.CREATED2, reply: ntor[0]!.reply, bytes: toHex(encodeCell({ command: CellCommand.CREATED2, linkId, reply: fromHex(ntor[0]!.reply) })) },
       { name: "RELAY", linkId: toHex(linkId), command: CellCommand.RELAY, nonce: toHex(cellNonce), payload: toHex(relayCellPayload), bytes: toHex(encodeCell({ command: CellCommand.RELAY, linkId, nonce: cellNonce, payload: relayCellPayload })) },
+      { name: "RELAY_EARLY", linkId: toHex(linkId), command: CellCommand.RELAY_EARLY, nonce: toHex(cellNonce), payload: toHex(relayCellPayload), bytes: toHex(encodeCell({ command: CellCommand.RELAY_EARLY, linkId, nonce: cellNonce, payload: relayCellPayload })) },
       { name: "DESTROY", linkId: toHex(linkId), command: CellCommand.DESTROY, reason: DestroyReason.FINISHED, bytes: toHex(encodeCell({ command: CellCommand.DESTROY, linkId, reason: DestroyReason.FINISHED })) },
     ],
   });

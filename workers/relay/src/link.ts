@@ -5,7 +5,7 @@
 // one circuit waiting on it, nothing else.
 
 import * as v from "valibot";
-import { CellCommand, cellRequest, cellUrl, CLIENT_NEIGHBOUR, DeadlineError, DeadlineSet, decodeLinkError, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, withDeadline } from "@shallot/protocol";
+import { cellRequest, cellUrl, CLIENT_NEIGHBOUR, DeadlineError, DeadlineSet, decodeLinkError, LinkError, MAX_CELL_BYTES, MAX_ERROR_BODY_BYTES, RelayIdSchema, isRelayCommand, withDeadline } from "@shallot/protocol";
 import { readBodyLimited } from "./read-limited.ts";
 import type { CellResult, Relay } from "./relay.ts";
 
@@ -32,7 +32,7 @@ export interface LinkOptions {
 const timedOut = (address: string) => new LinkError(address, 0, "link_timeout", `The relay at ${address} did not answer in time.`);
 
 export async function sendCell(address: string, cell: Uint8Array, options: LinkOptions): Promise<Uint8Array<ArrayBuffer>> {
-  const ms = cell[1] === CellCommand.RELAY ? options.relayTimeoutMs : options.timeoutMs;
+  const ms = isRelayCommand(cell[1]!) ? options.relayTimeoutMs : options.timeoutMs;
   if (address.startsWith(options.localPrefix)) {
     const id = address.slice(options.localPrefix.length);
     if (!v.is(RelayIdSchema, id)) throw new LinkError(address, 404, "unknown_relay", "No relay with that id serves here.");
