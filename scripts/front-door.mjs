@@ -5,13 +5,29 @@
 //   anyway, as the runtime has answered 200 by then. So a connection that opens with CONNECT is
 //   answered here, as the workers answer a method they do not serve. (Deployed, CONNECT stops at
 //   Cloudflare's edge.)
+// - A connection that opens with a method the runtime's HTTP parser does not know (FOO, BREW) would
+//   get its plain-text "501 Unrecognized request method"; it is answered here in JSON, as the
+//   workers answer a method they do not serve. (Deployed, Cloudflare's edge answers those.)
 // - Every other connection goes to its upstream untouched, byte for byte (WebSocket upgrades too).
+//   Only a connection's first request line is looked at.
 
 import { connect, createServer } from "node:net";
 
 const REFUSAL = JSON.stringify({ error: "method_not_allowed", message: "CONNECT is not served here: Shallot carries HTTP requests through /fetch, not TCP tunnels." });
 export const CONNECT_REFUSED = `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncache-control: no-store\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE\r\ncontent-length: ${Buffer.byteLength(REFUSAL)}\r\nconnection: close\r\n\r\n${REFUSAL}`;
 const CONNECT = Buffer.from("CONNECT ");
+
+/** The methods workerd's HTTP parser (KJ) accepts; any other token gets its plain-text 501. */
+const RUNTIME_METHODS = new Set(
+  "GET HEAD POST PUT DELETE PATCH PURGE OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE".split(" "),
+);
+/** Longer than any method above: a first line with no space by then is left to the runtime. */
+const METHOD_WINDOW = 24;
+
+export function unknownMethodRefusal(method) {
+  const body = JSON.stringify({ error: "method_not_allowed", message: `The method ${method} is not served here; use GET, HEAD, POST, PUT, PATCH or DELETE.` });
+  return `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncache-control: no-store\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+}
 
 /** A connected socket to host:port, or the error that stopped it connecting. */
 export function connectTo({ host, port }) {
@@ -44,12 +60,18 @@ export function openFrontDoor({ port, target, upstream, host = "127.0.0.1" }) {
     let opening = Buffer.alloc(0);
     const firstBytes = (chunk) => {
       opening = Buffer.concat([opening, chunk]);
-      // Enough to tell a CONNECT request line from any other.
-      if (opening.length < CONNECT.length && CONNECT.subarray(0, opening.length).equals(opening)) return;
+      // Enough to read the request line's method (or to know it is no request line).
+      const space = opening.indexOf(0x20);
+      if (space < 0 && opening.length < METHOD_WINDOW) return;
       client.off("data", firstBytes);
       client.pause();
       if (opening.subarray(0, CONNECT.length).equals(CONNECT)) {
         client.end(CONNECT_REFUSED);
+        return;
+      }
+      const method = space > 0 && space < METHOD_WINDOW ? opening.subarray(0, space).toString("latin1") : null;
+      if (method !== null && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method) && !RUNTIME_METHODS.has(method)) {
+        client.end(unknownMethodRefusal(method));
         return;
       }
       reach().then(

@@ -59,6 +59,18 @@ describe("the front door", () => {
     expect(connections).toBe(before);
   });
 
+  it("answers a method the runtime's parser does not know in JSON, itself; known ones, however rare, pass", async () => {
+    const before = connections;
+    for (const [line, pieces] of [["FOO / HTTP/1.1", 1], ["BREW /pot HTTP/1.1", 6]] as const) {
+      const answer = await raw(`${line}\r\nHost: x\r\nConnection: close\r\n\r\n`, pieces);
+      expect(answer, line).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "method_not_allowed", message: expect.stringContaining(line.split(" ")[0]!) });
+    }
+    expect(connections).toBe(before);
+    await raw("PROPFIND / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    expect(connections).toBe(before + 1);
+  });
+
   it("passes any other request through byte for byte, the Host header and a 1 MiB body included", async () => {
     const body = randomBytes(1024 * 1024);
     const answer = await new Promise<string>((resolve, reject) => {
