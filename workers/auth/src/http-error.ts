@@ -45,3 +45,9 @@ export const errorResponse = (c: Context, status: ContentfulStatusCode, error: E
 
 /** One answer for every login failure, so the cause (unknown user, wrong response, spent challenge) stays hidden. */
 export const invalidCredentials = () => new ApiError(401, "invalid_credentials", "The username, challenge or response is not valid.");
+/**
+ * No live challenge of that id for that name: never a guess, and nothing the asker did not know
+ * (it holds the id). Told apart so that a client whose challenge was evicted (4 live a name) asks
+ * for another instead of reporting a wrong password.
+ */
+export const challengeExpired = () => new ApiError(401, "challenge_expired", "The challenge is unknown, already used, expired, evicted or for another name; ask for a new one.");

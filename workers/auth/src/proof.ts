@@ -6,7 +6,7 @@
 import { type Bytes, SCRAM_SHA_256, authMessage, fromBase64, serverSignature, toBase64, verifyClientProof, verifySeedResponse } from "@shallot/protocol";
 import { type ChallengeRow, takeChallenge } from "./challenges.ts";
 import type { AuthLimits } from "./env.ts";
-import { invalidCredentials } from "./http-error.ts";
+import { challengeExpired, invalidCredentials } from "./http-error.ts";
 import { bumpPressure, prunePressure, userBuckets } from "./pressure.ts";
 import { type User, findUser } from "./users.ts";
 
@@ -58,7 +58,7 @@ export async function checkProof(
   const [taken] = await db.batch<ChallengeRow>([takeChallenge(db, request.challengeId)]);
   const challenge = taken!.results[0];
   // Not a guess at all (no live challenge for this name): nothing to count.
-  if (!challenge || challenge.expires_at <= now || challenge.username !== request.username) throw invalidCredentials();
+  if (!challenge || challenge.expires_at <= now || challenge.username !== request.username) throw challengeExpired();
   const user = await findUser(db, request.username);
   const verdict = await checkResponse(user ?? dummyUser(challenge), challenge, request.response, channelBinding, operation);
   if (!user || !verdict) {

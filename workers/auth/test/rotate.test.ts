@@ -46,10 +46,10 @@ describe("POST /rotate", () => {
     expect(await dbSnapshot()).toEqual(before);
     // A proof made with a guessed password fails like a wrong login, and changes nothing.
     await expectError(await sendJson("POST", "/rotate", await rotation("owner", "guess", takeover), bearer(token)), 401, "invalid_credentials");
-    // A proof for a challenge of another user, or a made-up one, fails the same way.
+    // A proof for a challenge of another user, or a made-up one, has no challenge to answer: refused.
     await registerScram("thief", "thief's password");
-    await expectError(await sendJson("POST", "/rotate", await rotation("thief", "thief's password", takeover), bearer(token)), 401, "invalid_credentials");
-    await expectError(await sendJson("POST", "/rotate", { challengeId: "0".repeat(32), response: "AAAA", ...takeover }, bearer(token)), 401, "invalid_credentials");
+    await expectError(await sendJson("POST", "/rotate", await rotation("thief", "thief's password", takeover), bearer(token)), 401, "challenge_expired");
+    await expectError(await sendJson("POST", "/rotate", { challengeId: "0".repeat(32), response: "AAAA", ...takeover }, bearer(token)), 401, "challenge_expired");
     expect(await env.DB.prepare("SELECT * FROM users WHERE username = 'owner'").first()).toEqual(row);
     expect((await call("/me", { headers: bearer(token) })).status).toBe(200);
     expect((await loginWith("owner", "owner's password")).status).toBe(200);

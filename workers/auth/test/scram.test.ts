@@ -49,7 +49,7 @@ describe("SCRAM-SHA-256", () => {
     const right = await scramAnswer("sally", "right", c3 as Required<typeof c3>);
     const body = { username: "sally", challengeId: c3.challengeId, response: right.proof };
     expect((await sendJson("POST", "/login", body)).status).toBe(200);
-    await expectError(await sendJson("POST", "/login", body), 401, "invalid_credentials");
+    await expectError(await sendJson("POST", "/login", body), 401, "challenge_expired");
   });
 
   it("refuses the stored values used as if they were a password's keys", async () => {

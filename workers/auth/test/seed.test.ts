@@ -39,7 +39,7 @@ describe("seed challenge-response", () => {
     const challenge = await getChallenge("replay");
     const body = { username: "replay", challengeId: challenge.challengeId, response: await seedAnswer("sha256", "pw", challenge.nonce) };
     expect((await sendJson("POST", "/login", body)).status).toBe(200);
-    await expectError(await sendJson("POST", "/login", body), 401, "invalid_credentials");
+    await expectError(await sendJson("POST", "/login", body), 401, "challenge_expired");
   });
 
   it("refuses a wrong response and spends the challenge, so the right one then fails too", async () => {
@@ -47,7 +47,7 @@ describe("seed challenge-response", () => {
     const challenge = await getChallenge("wrong");
     await expectError(await loginWith("wrong", "not right", challenge), 401, "invalid_credentials");
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM challenges WHERE id = ?").bind(challenge.challengeId).first("n")).toBe(0);
-    await expectError(await loginWith("wrong", "right", challenge), 401, "invalid_credentials");
+    await expectError(await loginWith("wrong", "right", challenge), 401, "challenge_expired");
   });
 
   it("refuses an expired challenge", async () => {
@@ -56,21 +56,32 @@ describe("seed challenge-response", () => {
     const row = await env.DB.prepare("SELECT created_at, expires_at FROM challenges WHERE id = ?").bind(challenge.challengeId).first<{ created_at: number; expires_at: number }>();
     expect(row!.expires_at - row!.created_at).toBe(60_000);
     await env.DB.prepare("UPDATE challenges SET expires_at = ? WHERE id = ?").bind(Date.now() - 1, challenge.challengeId).run();
-    await expectError(await loginWith("late", "pw", challenge), 401, "invalid_credentials");
+    await expectError(await loginWith("late", "pw", challenge), 401, "challenge_expired");
+  });
+
+  it("tells an evicted challenge from a wrong password: challenge_expired, and no failure counted", async () => {
+    await registerSeed("evicted", "pw");
+    const mine = await getChallenge("evicted");
+    // Someone else asks for the name's challenges: past 4 live, the oldest (this one) goes.
+    for (let i = 0; i < 4; i++) await getChallenge("evicted");
+    const before = await dbSnapshot();
+    await expectError(await loginWith("evicted", "pw", mine), 401, "challenge_expired");
+    expect((await dbSnapshot()).counts.pressure).toBe(before.counts.pressure);
+    expect((await loginWith("evicted", "pw")).status).toBe(200);
   });
 
   it("binds a challenge to the username it was issued for", async () => {
     await registerSeed("alice-seed", "same password");
     await registerSeed("bob-seed", "same password");
     const forAlice = await getChallenge("alice-seed");
-    await expectError(await loginWith("bob-seed", "same password", forAlice), 401, "invalid_credentials");
+    await expectError(await loginWith("bob-seed", "same password", forAlice), 401, "challenge_expired");
     // …and trying it under another name spent it.
-    await expectError(await loginWith("alice-seed", "same password", forAlice), 401, "invalid_credentials");
+    await expectError(await loginWith("alice-seed", "same password", forAlice), 401, "challenge_expired");
   });
 
   it("refuses an unknown challenge id and a response in upper case", async () => {
     await registerSeed("casey", "pw");
-    await expectError(await sendJson("POST", "/login", { username: "casey", challengeId: "0".repeat(32), response: "00" }), 401, "invalid_credentials");
+    await expectError(await sendJson("POST", "/login", { username: "casey", challengeId: "0".repeat(32), response: "00" }), 401, "challenge_expired");
     const challenge = await getChallenge("casey");
     const upper = (await seedAnswer("sha256", "pw", challenge.nonce)).toUpperCase();
     await expectError(await sendJson("POST", "/login", { username: "casey", challengeId: challenge.challengeId, response: upper }), 401, "invalid_credentials");

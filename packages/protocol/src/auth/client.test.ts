@@ -26,6 +26,8 @@ interface Tricks {
   forgeSignature?: boolean;
   /** Ask for a puzzle of this many bits before any challenge. */
   puzzleBits?: number;
+  /** Evict this many challenges before their proof comes (as a flood of challenges for the name does). */
+  evict?: number;
 }
 
 /**
@@ -72,7 +74,9 @@ function server(binding?: Bytes) {
       return { status: 200, body: (lastChallenge = { challengeId, nonce, mechanism: SCRAM_SHA_256, salt, iterations }) };
     }
     if (request.path === "/logout") return tokens.delete(request.token!) ? { status: 200, body: { revoked: true } } : { status: 401, body: { error: "invalid_token", message: "no" } };
-    const challenge = challenges.get(b.challengeId!)!;
+    if (tricks.evict && tricks.evict-- > 0) challenges.delete(b.challengeId!);
+    const challenge = challenges.get(b.challengeId!);
+    if (!challenge) return { status: 401, body: { error: "challenge_expired", message: "gone" } };
     challenges.delete(b.challengeId!);
     const user = users.get(challenge.username)!;
     // A rotation's proof is bound to the new verifier the body carries.
@@ -203,6 +207,20 @@ describe("the auth client", () => {
     await expect(registerAccount(s.channel(), { username: "alice", password: "\ud800secret" })).rejects.toMatchObject({ code: "invalid_password" });
     expect(s.seen).toEqual([]);
     expect((await registerAccount(s.channel(), { username: "alice", password: "\ud83e\uddc5 secret" })).status).toBe(201);
+  });
+
+  it("asks for another challenge when one was evicted before its proof came, up to three in all", async () => {
+    const s = server();
+    await registerAccount(s.channel(), alice);
+    s.tricks.evict = 2;
+    expect((await loginAccount(s.channel(), alice)).status).toBe(200);
+    expect(s.seen.filter((r) => r.path === "/challenge")).toHaveLength(3);
+    s.tricks.evict = 3;
+    expect(await loginAccount(s.channel(), alice)).toMatchObject({ status: 401, body: { error: "challenge_expired" } });
+    // A wrong password is a verdict: asked once, not again.
+    const before = s.seen.length;
+    expect((await loginAccount(s.channel(), { ...alice, password: "wrong" })).status).toBe(401);
+    expect(s.seen.slice(before).filter((r) => r.path === "/challenge")).toHaveLength(1);
   });
 
   it("rotates only with a fresh proof of the current password, and logs out", async () => {

@@ -165,13 +165,26 @@ const mismatch = (offered: string, expected: Mechanism) =>
 const isProof = (value: Proof | AuthAnswer): value is Proof => "challengeId" in value;
 
 /**
+ * Challenges asked for one login at most: the server says `challenge_expired` when the challenge
+ * was gone before the proof came (a flood of challenges for the name evicted it, or it expired on
+ * a slow path), which is no verdict on the password, so the client asks again.
+ */
+const CHALLENGE_ATTEMPTS = 3;
+const challengeGone = (answer: AuthAnswer): boolean => answer.status === 401 && (answer.body as { error?: unknown } | null)?.error === "challenge_expired";
+
+/**
  * Logs in by challenge-response: POST /challenge, the checks and the response here, POST /login.
  * For SCRAM the server's signature must verify, or the answer is refused.
  */
 export async function loginAccount(channel: AuthChannel, credentials: Credentials, options: LoginOptions = {}): Promise<AuthAnswer> {
-  const proof = await prove(channel, credentials, options);
-  if (!isProof(proof)) return proof;
-  const login = await channel.send({ method: "POST", path: "/login", body: { username: credentials.username, challengeId: proof.challengeId, response: proof.response } });
+  let proof: Proof | AuthAnswer;
+  let login: AuthAnswer;
+  for (let attempt = 1; ; attempt++) {
+    proof = await prove(channel, credentials, options);
+    if (!isProof(proof)) return proof;
+    login = await channel.send({ method: "POST", path: "/login", body: { username: credentials.username, challengeId: proof.challengeId, response: proof.response } });
+    if (!challengeGone(login) || attempt === CHALLENGE_ATTEMPTS) break;
+  }
   if (login.status !== 200) return login;
   const answer = v.safeParse(LoginResponseSchema, login.body);
   if (!answer.success) throw new AuthClientError("bad_login_answer", "The auth server's login answer is malformed.");
@@ -192,9 +205,15 @@ export async function rotateAccount(
 ): Promise<AuthAnswer> {
   const registration = await makeRegistration({ username: credentials.username, password: replacement.password }, replacement.mechanism ?? SCRAM_SHA_256);
   // The proof is bound to this new verifier: it cannot be used for a login, nor for another rotation.
-  const proof = await prove(channel, credentials, options, await rotationOperation(registration));
-  if (!isProof(proof)) return proof;
-  const rotated = await channel.send({ method: "POST", path: "/rotate", token, body: { challengeId: proof.challengeId, response: proof.response, ...registration } });
+  const operation = await rotationOperation(registration);
+  let proof: Proof | AuthAnswer;
+  let rotated: AuthAnswer;
+  for (let attempt = 1; ; attempt++) {
+    proof = await prove(channel, credentials, options, operation);
+    if (!isProof(proof)) return proof;
+    rotated = await channel.send({ method: "POST", path: "/rotate", token, body: { challengeId: proof.challengeId, response: proof.response, ...registration } });
+    if (!challengeGone(rotated) || attempt === CHALLENGE_ATTEMPTS) break;
+  }
   if (rotated.status !== 200) return rotated;
   const answer = v.safeParse(RotateResponseSchema, rotated.body);
   if (!answer.success) throw new AuthClientError("bad_login_answer", "The auth server's rotation answer is malformed.");
