@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { fromHex, toBase64Url, toHex, utf8 } from "./bytes.ts";
+import { fromBase64Url, fromHex, toBase64Url, toHex, utf8 } from "./bytes.ts";
 import { CellCommand, DestroyReason, decodeCell, encodeCell } from "./cell.ts";
 import { type CellTransport, Circuit } from "./client.ts";
 import type { Descriptor } from "./descriptor.ts";
 import type { HttpRequestMessage } from "./http-message.ts";
 import { MemoryRelayTables } from "./memory-tables.ts";
 import { CLIENT_NEIGHBOUR, RelayEngine } from "./relay-engine.ts";
+import { ntorClientStart } from "./ntor.ts";
 import { generateX25519 } from "./x25519.ts";
 
 interface TestRelay {
@@ -161,6 +162,18 @@ describe("RelayEngine with the client", () => {
     const forged = { ...relays[1]!.descriptor, address: relays[0]!.descriptor.address };
     await expect(Circuit.build([forged], transport, { clock: () => 0 })).rejects.toMatchObject({ code: "wrong_relay" });
     expect(relays[0]!.tables.keys.size).toBe(0);
+  });
+
+  it("refuses an onionskin it has seen before, whatever link id and neighbour it comes with", async () => {
+    const { relays } = await mesh(1);
+    const relay = relays[0]!;
+    const { onionskin } = await ntorClientStart(fromHex(relay.descriptor.id), fromBase64Url(relay.descriptor.onionKey));
+    const create = () => encodeCell({ command: CellCommand.CREATE2, linkId: crypto.getRandomValues(new Uint8Array(16)), onionskin });
+    expect(decodeCell(await relay.engine.handle(create(), "a".repeat(64))).command).toBe(CellCommand.CREATED2);
+    for (const neighbour of ["b".repeat(64), CLIENT_NEIGHBOUR]) {
+      await expect(relay.engine.handle(create(), neighbour)).rejects.toMatchObject({ code: "handshake_failed" });
+    }
+    expect(relay.tables.keys.size).toBe(1);
   });
 
   it("answers an unknown link id with unknown_link and keeps serving its other circuits", async () => {

@@ -70,11 +70,15 @@ export interface RelayEngineOptions {
 
 /** Largest number of imported circuit keys kept in memory; the key table is the source of truth. */
 const KEY_CACHE_LIMIT = 1024;
+/** Onionskins remembered to refuse a second use (the newest; an old one past this is let go). */
+const ONIONSKIN_MEMORY = 8192;
 
 export class RelayEngine {
   private readonly keyCache = new Map<string, CircuitKeys>();
   /** RELAY_EARLY cells taken per circuit (client-side end); dropped with the circuit. */
   private readonly early = new Map<string, number>();
+  /** Recent onionskins: one replayed costs the sender nothing and this relay two X25519 operations. */
+  private readonly onionskins = new Set<string>();
 
   private readonly options: RelayEngineOptions;
 
@@ -145,6 +149,12 @@ export class RelayEngine {
     const { tables, identity, clock } = this.options;
     const linkId = toHex(cell.linkId);
     if (tables.getKeys(linkId, neighbour)) throw new ProtocolError("malformed_cell", "That link id is already in use.");
+    // An honest client makes a fresh key X for every CREATE2; a flood that replays one onionskin
+    // would cost its sender nothing and this relay a handshake each.
+    const onionskin = toHex(cell.onionskin);
+    if (this.onionskins.has(onionskin)) throw new ProtocolError("handshake_failed", "That onionskin was used before: every CREATE2 needs a fresh key.");
+    this.onionskins.add(onionskin);
+    if (this.onionskins.size > ONIONSKIN_MEMORY) this.onionskins.delete(this.onionskins.values().next().value!);
     const { reply, keyMaterial } = await ntorServer(cell.onionskin, identity);
     // Checked again: another CREATE2 on the same link may have won while the handshake ran.
     if (tables.getKeys(linkId, neighbour)) throw new ProtocolError("malformed_cell", "That link id is already in use.");
