@@ -61,7 +61,8 @@ export async function handleEncapsulated(request: Request, env: Env, dispatch: D
 function innerRequest(request: ReturnType<typeof decodeBinaryRequest>, publicKey: Bytes): Request {
   if (request.method !== "GET" && request.method !== "POST") throw new ApiError(400, "invalid_request", "An encapsulated request is a GET or a POST.");
   // Checked as the router will see it: "/./ohttp" or "/x/../ohttp" is /ohttp once the URL is parsed.
-  const path = /^\/[A-Za-z0-9._~/-]*$/.test(request.path) ? new URL(request.path, "https://auth.internal").pathname : null;
+  // "//x/…" would name a host, not a path.
+  const path = /^\/(?!\/)[A-Za-z0-9._~/-]*$/.test(request.path) ? new URL(request.path, "https://auth.internal").pathname : null;
   if (path === null || path === OHTTP_PATH || path.replace(/\/+$/, "") === OHTTP_PATH) {
     throw new ApiError(400, "invalid_request", "An encapsulated request names one of this server's routes other than /ohttp.");
   }

@@ -127,7 +127,8 @@ describe("POST /ohttp (Oblivious HTTP, RFC 9458)", () => {
     tampered[tampered.length - 1]! ^= 1;
     await expectError(await post(tampered), 400, "encapsulation_invalid");
     // Inside: an inner /ohttp, a PUT, a body that is not JSON — each an encapsulated JSON error.
-    for (const path of ["/ohttp", "/./ohttp", "/x/../ohttp", "/ohttp/", "/a/./../ohttp"]) {
+    // "//…" would parse as a host (and "//1.2.3.4.5/" not at all): refused inside the encryption, never a 500.
+    for (const path of ["/ohttp", "/./ohttp", "/x/../ohttp", "/ohttp/", "/a/./../ohttp", "//", "//1.2.3.4.5/", "//evil/health"]) {
       expect(await ch.send({ method: "POST", path, body: {} }), path).toMatchObject({ status: 400, body: { error: "invalid_request" } });
     }
     expect(await ch.send({ method: "POST", path: "/nowhere", body: {} })).toMatchObject({ status: 404, body: { error: "not_found" } });

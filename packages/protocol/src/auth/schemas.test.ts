@@ -14,9 +14,15 @@ describe("auth schemas", () => {
   });
 
   it("has one spelling per name a reader sees: NFC, no space at either end, no leading combining mark", () => {
-    for (const name of ["café", "a b", "Zoë"]) expect(v.is(UsernameSchema, name), name).toBe(true);
+    for (const name of ["café", "a b", "Zoë", "alice bob", "名前", "q\u0301x"]) expect(v.is(UsernameSchema, name), name).toBe(true);
     // "café" decomposed, spaces around a name, bare combining marks: each would be a second "café" or "alice".
-    for (const name of ["cafe\u0301", " alice", "alice ", "alice\u00a0", "\u3000alice", "\u0301alice", "\u0301".repeat(64)]) {
+    for (const name of [
+      "cafe\u0301", " alice", "alice ", "alice\u00a0", "\u3000alice", "\u0301alice", "\u0301".repeat(64),
+      // Spaces other than U+0020, or two in a row; characters that render as nothing; blank symbols.
+      "alice\u00a0bob", "alice\u2007bob", "alice\u202fbob", "alice  bob",
+      "a\u034fb", "a\ufe0fb", "a\u{e0100}b", "a\u180bb", "a\u17b4b", "ab\u034f",
+      "ab\u2800", "\u2800ab", "ab\u3164", "ab\u115f", "ab\uffa0",
+    ]) {
       expect(v.is(UsernameSchema, name), JSON.stringify(name)).toBe(false);
     }
   });

@@ -10,9 +10,15 @@ export const USERNAME_PATTERN = /^[^\p{C}\p{Zl}\p{Zp}]{1,64}$/u;
 
 /**
  * One spelling per name a reader sees: in Unicode NFC (so "café" composed and decomposed are not two
- * accounts), neither starting nor ending with a space, not starting with a combining mark.
+ * accounts); no space but U+0020, and that never at either end nor twice in a row; no combining mark
+ * first; nothing that renders as nothing (default-ignorable code points such as U+034F or U+FE0F,
+ * Hangul fillers, the braille blank U+2800).
  */
-export const isCanonicalUsername = (name: string): boolean => name === name.normalize("NFC") && !/^[\p{Z}\p{M}]|\p{Z}$/u.test(name);
+export const isCanonicalUsername = (name: string): boolean =>
+  name === name.normalize("NFC") &&
+  !/^[\p{Z}\p{M}]|\p{Z}$|  /u.test(name) &&
+  !/[^\P{Z} ]/u.test(name) &&
+  !/[\p{Default_Ignorable_Code_Point}\u2800]/u.test(name);
 
 export const UsernameSchema = v.pipe(
   v.string(),
