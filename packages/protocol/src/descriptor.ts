@@ -26,6 +26,21 @@ const BASE_SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9._~-]+$/;
  * userinfo, query or fragment, only printable ASCII, and ending in this relay's own id. Anything
  * else could make a relay POST cells to a route that is not a relay's cell endpoint.
  */
+/**
+ * Whether a URL names a relay's routes (`…/relays/<64 hex>`, then anything): the exit carries no
+ * request there, so a client cannot run a circuit inside another's REQUESTs (Tor's exits refuse
+ * relays' addresses for the same reason) and make each cell cost many circuits' hops. Checked on
+ * the path as given and percent-decoded, in any case.
+ */
+export function namesRelayRoute(url: URL): boolean {
+  const relayPath = /(^|\/)relays\/+[0-9a-f]{64}(\/|$)/i;
+  let decoded = url.pathname;
+  try {
+    decoded = decodeURIComponent(url.pathname);
+  } catch {}
+  return relayPath.test(url.pathname) || relayPath.test(decoded);
+}
+
 export function isCanonicalRelayAddress(address: string, id: string): boolean {
   if (address.length > 2048 || !/^[\x21-\x7e]+$/.test(address) || address.includes("%") || !/^[0-9a-f]{64}$/.test(id)) return false;
   let url: URL;

@@ -14,6 +14,16 @@ describe("the exit", () => {
     }
   });
 
+  it("refuses a relay's routes, so no circuit runs inside another's REQUESTs", async () => {
+    const allowed = { ...production, allowPrivateDestinations: true };
+    const id = "ab".repeat(32);
+    for (const path of [`/relays/${id}/cell`, `/base/relays/${id}/link`, `/relays/${id}`, `/RELAYS/${id.toUpperCase()}/cell`, `/relays/${id}%2Fcell`, `/relays%2F${id}/cell`, `/relays//${id}/cell`]) {
+      const result = await performExitRequest({ method: "POST", url: `${origin()}${path}`, headers: [], body: new Uint8Array(0) }, allowed);
+      expect(result, path).toMatchObject({ ok: false, error: { error: "destination_refused", status: 403 } });
+    }
+    expect(await performExitRequest({ method: "GET", url: `${origin()}/relays/not-a-relay`, headers: [], body: new Uint8Array(0) }, allowed)).toMatchObject({ ok: true });
+  });
+
   it("refuses every destination when its exit policy is none (a relay without the Exit flag)", async () => {
     const result = await performExitRequest({ method: "GET", url: `${origin()}/ok`, headers: [], body: new Uint8Array(0) }, { ...production, allowPrivateDestinations: true, exitPolicy: "none" });
     expect(result).toMatchObject({ ok: false, error: { error: "destination_refused", status: 403 } });

@@ -1,7 +1,7 @@
 // The exit: performs the HTTP request that came out of a circuit and reports the response,
 // or the failure, as data for the way back. Never throws.
 
-import { classifyDestination, DeadlineError, DeadlineSet, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage, isCarriableResponse } from "@shallot/protocol";
+import { classifyDestination, DeadlineError, DeadlineSet, endToEndHeaders, type ExitError, type ExitResult, forwardedRequestHeaders, type HttpRequestMessage, isCarriableResponse, namesRelayRoute } from "@shallot/protocol";
 import { parsePorts } from "./exit-socket.ts";
 import type { RelayConfig } from "./env.ts";
 import { readBodyLimited } from "./read-limited.ts";
@@ -29,6 +29,7 @@ export async function performExitRequest(
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return refuse("invalid_url", "The exit only fetches http and https URLs.", 400);
   if (!config.allowPrivateDestinations && classifyDestination(url) === "private") return refusePrivate();
+  if (namesRelayRoute(url)) return refuse("destination_refused", "The exit carries no request to a relay's routes: a circuit may not run inside another.", 403);
   const port = url.port ? Number(url.port) : url.protocol === "https:" ? 443 : 80;
   if (!parsePorts(config.exitPorts)(port)) return refuse("destination_refused", `The exit policy refuses port ${port}.`, 403);
   if (request.body.length > config.maxBodyBytes) return refuse("body_too_large", "The request body exceeds the exit's limit.", 413);

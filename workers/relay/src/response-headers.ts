@@ -3,46 +3,49 @@
 // the user's address) or keep state across destinations.
 
 /**
- * Dropped: cookies; preloads and refreshes; report endpoints (NEL, Report-To, CSP report-only,
- * Expect-CT), which a browser would post to from the user's address; state a browser keeps for the
- * gateway's origin (Clear-Site-Data, HSTS, Alt-Svc, service workers, client hints); CORS grants,
- * which would speak for the gateway's origin; and source maps a debugger would fetch.
+ * Served, by allowlist: what describes the document and its caching, and any `x-` header (the
+ * extensions browsers act on — `x-frame-options`, `x-content-type-options` — are harmless or
+ * overwritten). Everything else is dropped, as browsers keep adding headers that act for the origin
+ * they arrive from: cookies, preloads, report endpoints a browser would post to from the user's
+ * address (NEL, Report-To, `*-report-only`), state it would keep for the gateway's origin
+ * (Clear-Site-Data, HSTS, Alt-Svc, service workers, client hints, login status, sessions), CORS
+ * grants that would speak for the gateway's origin.
  */
-const DROPPED = new Set([
-  "set-cookie",
-  "set-cookie2",
-  "link",
-  "refresh",
-  "nel",
-  "report-to",
-  "reporting-endpoints",
-  "content-security-policy-report-only",
-  "expect-ct",
-  "clear-site-data",
-  "strict-transport-security",
-  "alt-svc",
-  "service-worker-allowed",
-  "accept-ch",
-  "critical-ch",
-  "origin-trial",
-  "timing-allow-origin",
-  "sourcemap",
-  "x-sourcemap",
-  "speculation-rules",
-  "x-dns-prefetch-control",
+const SERVED = new Set([
+  "content-type",
+  "content-length",
+  "content-language",
+  "content-disposition",
+  "content-range",
+  "accept-ranges",
+  "cache-control",
+  "expires",
+  "pragma",
+  "last-modified",
+  "etag",
+  "age",
+  "date",
+  "vary",
+  "retry-after",
+  "allow",
+  "server",
+  "www-authenticate",
+  "location",
 ]);
+/** `x-` headers a browser acts on in a way that matters here. */
+const X_DROPPED = new Set(["x-sourcemap", "x-dns-prefetch-control"]);
 
-const dropped = (name: string) => DROPPED.has(name) || name.startsWith("access-control-");
+const served = (name: string) => SERVED.has(name) || (name.startsWith("x-") && !X_DROPPED.has(name));
 
 /**
- * The exit's headers, minus the dropped ones, with redirects sent back through the gateway and the
+ * The exit's headers that may be served, with redirects sent back through the gateway and the
  * document sandboxed with no subresources.
  */
 export function responseHeaders(exitHeaders: [string, string][], target: string, gatewayOrigin: string): Headers {
   const headers = new Headers();
   for (const [name, value] of exitHeaders) {
     const lower = name.toLowerCase();
-    if (dropped(lower)) continue;
+    if (!served(lower)) continue;
     if (lower === "location") {
       let absolute: string;
       try {
