@@ -29,6 +29,39 @@ export function claimHeld(bytes: number): Claim {
   };
 }
 
+/**
+ * Request bodies (a /fetch body and its cell, a cell POSTed to the cell endpoint) are also counted
+ * apart, and may hold at most half the budget: senders that stall near the end of their uploads
+ * then block other uploads, never the cells and GETs of everyone else.
+ */
+let bodiesHeld = 0;
+
+/** Holds `bytes` of a request body: false past the body share (half of `limit`) or past `limit`. */
+export function holdBodyBytes(bytes: number, limit: number): boolean {
+  if (bytes > 0 && bodiesHeld + bytes > Math.floor(limit / 2)) return false;
+  if (!holdBytes(bytes, limit)) return false;
+  bodiesHeld += bytes;
+  return true;
+}
+
+/** A claim on `bytes` taken with holdBodyBytes. */
+export function claimBodyHeld(bytes: number): Claim {
+  let released = false;
+  return {
+    release() {
+      if (released) return;
+      released = true;
+      held -= bytes;
+      bodiesHeld -= bytes;
+    },
+  };
+}
+
+export function releaseBodyBytes(bytes: number): void {
+  held -= bytes;
+  bodiesHeld -= bytes;
+}
+
 /** Bytes claimed now (for tests and the status of a relay). */
 export const bytesHeld = (): number => held;
 

@@ -2,7 +2,7 @@
 // body charged to the isolate's budget as it arrives, within a deadline.
 
 import { concat, readStreamWithin } from "@shallot/protocol";
-import { type Claim, claimHeld, holdBytes, releaseBytes } from "./inflight.ts";
+import { type Claim, claimBodyHeld, holdBodyBytes, releaseBodyBytes } from "./inflight.ts";
 
 /**
  * A message's body within `limit` bytes: one arrayBuffer() when its length is declared and the
@@ -31,7 +31,7 @@ export interface ChargeOptions {
   limit: number;
   /** Charged per byte that arrives: the copies the caller will hold of it. */
   copies: number;
-  /** The isolate's budget (MAX_INFLIGHT_BYTES). */
+  /** The isolate's budget (MAX_INFLIGHT_BYTES); bodies may hold half of it. */
   budget: number;
   timeoutMs: number;
 }
@@ -68,7 +68,7 @@ export async function readBodyCharged(request: Request, options: ChargeOptions):
         break;
       }
       const cost = next.value.length * options.copies;
-      if (!holdBytes(cost, options.budget)) {
+      if (!holdBodyBytes(cost, options.budget)) {
         failure = "busy";
         break;
       }
@@ -81,10 +81,10 @@ export async function readBodyCharged(request: Request, options: ChargeOptions):
     if (timer !== null) clearTimeout(timer);
   }
   if (failure !== null) {
-    releaseBytes(charged);
+    releaseBodyBytes(charged);
     reader.cancel().catch(() => {});
     return { ok: false, reason: failure };
   }
   const body = chunks.length === 1 && chunks[0]!.byteOffset === 0 && chunks[0]!.byteLength === chunks[0]!.buffer.byteLength ? chunks[0]! : concat(...chunks);
-  return { ok: true, body, claim: claimHeld(charged) };
+  return { ok: true, body, claim: claimBodyHeld(charged) };
 }
