@@ -21,13 +21,17 @@ const CONNECT = Buffer.from("CONNECT ");
 const RUNTIME_METHODS = new Set(
   "GET HEAD POST PUT DELETE PATCH PURGE OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH SEARCH UNLOCK ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH NOTIFY SUBSCRIBE UNSUBSCRIBE".split(" "),
 );
-/** Longer than any method above: a first line with no space by then is left to the runtime. */
-const METHOD_WINDOW = 24;
+/** Bytes in which a request line must show its method and the space after it. */
+const METHOD_WINDOW = 64;
 
-export function unknownMethodRefusal(method) {
-  const body = JSON.stringify({ error: "method_not_allowed", message: `The method ${method} is not served here; use GET, HEAD, POST, PUT, PATCH or DELETE.` });
-  return `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncache-control: no-store\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
-}
+const jsonAnswer = (status, reason, error, message, extra = "") => {
+  const body = JSON.stringify({ error, message });
+  return `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncache-control: no-store\r\n${extra}content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
+};
+
+export const unknownMethodRefusal = (method) =>
+  jsonAnswer(405, "Method Not Allowed", "method_not_allowed", `The method ${method} is not served here; use GET, HEAD, POST, PUT, PATCH or DELETE.`, "allow: GET, HEAD, POST, PUT, PATCH, DELETE\r\n");
+const BAD_REQUEST_LINE = jsonAnswer(400, "Bad Request", "bad_request", "The request line is not HTTP/1.1: a method token, one space, a target.");
 
 /** A connected socket to host:port, or the error that stopped it connecting. */
 export function connectTo({ host, port }) {
@@ -70,7 +74,12 @@ export function openFrontDoor({ port, target, upstream, host = "127.0.0.1" }) {
         return;
       }
       const method = space > 0 && space < METHOD_WINDOW ? opening.subarray(0, space).toString("latin1") : null;
-      if (method !== null && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method) && !RUNTIME_METHODS.has(method)) {
+      // What the runtime would answer in plain text (400, 501), answered here in JSON.
+      if (method === null || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(method)) {
+        client.end(BAD_REQUEST_LINE);
+        return;
+      }
+      if (!RUNTIME_METHODS.has(method)) {
         client.end(unknownMethodRefusal(method));
         return;
       }

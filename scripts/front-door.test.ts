@@ -66,6 +66,14 @@ describe("the front door", () => {
       expect(answer, line).toMatch(/^HTTP\/1\.1 405 Method Not Allowed\r\n/);
       expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "method_not_allowed", message: expect.stringContaining(line.split(" ")[0]!) });
     }
+    // A method past the runtime's list however long, and a request line that is not HTTP at all.
+    const long = await raw(`${"A".repeat(40)} / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+    expect(JSON.parse(long.slice(long.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "method_not_allowed" });
+    for (const line of ["FOO\t/ HTTP/1.1", "X".repeat(100)]) {
+      const answer = await raw(`${line}\r\nHost: x\r\n\r\n`);
+      expect(answer, line).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+      expect(JSON.parse(answer.slice(answer.indexOf("\r\n\r\n") + 4))).toMatchObject({ error: "bad_request", message: expect.any(String) });
+    }
     expect(connections).toBe(before);
     await raw("PROPFIND / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     expect(connections).toBe(before + 1);

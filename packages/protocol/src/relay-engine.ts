@@ -70,6 +70,11 @@ export interface RelayEngineOptions {
 
 /** Largest number of imported circuit keys kept in memory; the key table is the source of truth. */
 const KEY_CACHE_LIMIT = 1024;
+/**
+ * Circuits whose RELAY_EARLY count is kept. Counts go with their circuits; one whose rows were
+ * erased another way (idle expiry of a half-built circuit) is let go here once this many are kept.
+ */
+const EARLY_MEMORY = 65_536;
 /** Onionskins remembered to refuse a second use (the newest; an old one past this is let go). */
 const ONIONSKIN_MEMORY = 8192;
 
@@ -149,8 +154,8 @@ export class RelayEngine {
     const { tables, identity, clock } = this.options;
     const linkId = toHex(cell.linkId);
     if (tables.getKeys(linkId, neighbour)) throw new ProtocolError("malformed_cell", "That link id is already in use.");
-    // An honest client makes a fresh key X for every CREATE2; a flood that replays one onionskin
-    // would cost its sender nothing and this relay a handshake each.
+    // An honest client makes a fresh key X for every CREATE2. Refusing a second use stops a flood
+    // from replaying one captured onionskin; it does not make a flood costly (any 32 bytes are an X).
     const onionskin = toHex(cell.onionskin);
     if (this.onionskins.has(onionskin)) throw new ProtocolError("handshake_failed", "That onionskin was used before: every CREATE2 needs a fresh key.");
     this.onionskins.add(onionskin);
@@ -193,6 +198,7 @@ export class RelayEngine {
       // Past the allowance the client is building a circuit longer than any honest one: tear it down.
       if (taken > MAX_RELAY_EARLY) return teardown(DestroyReason.PROTOCOL);
       this.early.set(`${linkId}/${neighbour}`, taken);
+      if (this.early.size > EARLY_MEMORY) this.early.delete(this.early.keys().next().value!);
     }
     const keys = await this.keysFor(row);
     let peeled: Awaited<ReturnType<typeof peelForward>>;
