@@ -10,6 +10,7 @@ export type ErrorCode =
   | "not_found"
   | "user_exists"
   | "invalid_credentials"
+  | "challenge_expired"
   | "pow_required"
   | "busy"
   | "invalid_token"
