@@ -460,9 +460,6 @@ describe("the retry rule", () => {
   it("names the relay that failed a build: the entry for a link error, the relay being extended to for EXTEND2", () => {
     expect(buildFailure(new CircuitBuildError(link(0, "relay_unreachable"), path, 0))).toEqual({ reachedExit: "no", down: ["e"], suspect: [] });
     expect(buildFailure(new CircuitBuildError(link(404, "unknown_relay"), path, 1))).toEqual({ reachedExit: "no", down: ["e"], suspect: [] });
-    // A busy entry (anyone can make a relay busy for a while) is avoided briefly, not marked down.
-    expect(buildFailure(new CircuitBuildError(link(503, "relay_busy"), path, 0))).toEqual({ reachedExit: "no", down: [], suspect: ["e"] });
-    expect(buildFailure(new CircuitBuildError(link(429, "rate_limited"), path, 1))).toEqual({ reachedExit: "no", down: [], suspect: ["e"] });
     expect(buildFailure(new CircuitBuildError(new ProtocolError("handshake_failed", "bad"), path, 0))).toEqual({ reachedExit: "no", down: ["e"], suspect: [] });
     expect(buildFailure(new CircuitBuildError(new ProtocolError("extend_failed", "no"), path, 1))).toEqual({ reachedExit: "no", down: ["m"], suspect: [] });
     expect(buildFailure(new CircuitBuildError(new ProtocolError("extend_failed", "no"), path, 2))).toEqual({ reachedExit: "no", down: ["x"], suspect: [] });

@@ -68,8 +68,6 @@ export function buildFailure(error: CircuitBuildError): AttemptFailure {
   const failure: AttemptFailure = { reachedExit: "no", down: [], suspect: [] };
   if (cause instanceof LinkError) {
     if (cause.code === "link_timeout") failure.suspect.push(...ids.slice(0, built + 1));
-    // Busy or rate-limited is no failure of the relay: avoided a short while, as for a request.
-    else if (cause.status === 429 || cause.status === 503) failure.suspect.push(ids[0]!);
     else if (cause.code !== "unknown_link") failure.down.push(ids[0]!);
   } else if (built === 0 && isProtocolError(cause)) {
     failure.down.push(ids[0]!);
