@@ -71,7 +71,7 @@ export function productionEgress({ hosts = {}, policy = true } = {}) {
     for (const [name, value] of request.headers) headers[name] = value;
     return new Promise((resolve) => {
       const failed = () => Response.json({ error: "egress_failed", message: "The destination could not be reached." }, { status: 502, headers: { "shallot-egress-failed": "1" } });
-      /** The answer being streamed, once there is one: a failure after that breaks its body. */
+      /** The answer under way, once there is one: a failure after that breaks its body. */
       let answering = null;
       const outgoing = send(
         url,

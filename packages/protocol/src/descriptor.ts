@@ -20,12 +20,8 @@ export const RelayIdSchema = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, "A rel
 /** Path segments a deployment's base URL may carry before `/relays/<id>`: plain names, never "." or "..". */
 const BASE_SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9._~-]+$/;
 
-/**
- * True when `address` is exactly `<base>/relays/<id>`: an http(s) URL already in the URL parser's
- * canonical form (so no "..", no percent-encoding, no default port, lowercase host), with no
- * userinfo, query or fragment, only printable ASCII, and ending in this relay's own id. Anything
- * else could make a relay POST cells to a route that is not a relay's cell endpoint.
- */
+const RELAY_ROUTE = /(^|\/)relays\/+[0-9a-f]{64}(\/|$)/i;
+
 /**
  * Whether a URL names a relay's routes (`…/relays/<64 hex>`, then anything): the exit carries no
  * request there, so a client cannot run a circuit inside another's REQUESTs (Tor's exits refuse
@@ -33,14 +29,19 @@ const BASE_SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9._~-]+$/;
  * the path as given and percent-decoded, in any case.
  */
 export function namesRelayRoute(url: URL): boolean {
-  const relayPath = /(^|\/)relays\/+[0-9a-f]{64}(\/|$)/i;
   let decoded = url.pathname;
   try {
     decoded = decodeURIComponent(url.pathname);
   } catch {}
-  return relayPath.test(url.pathname) || relayPath.test(decoded);
+  return RELAY_ROUTE.test(url.pathname) || RELAY_ROUTE.test(decoded);
 }
 
+/**
+ * True when `address` is exactly `<base>/relays/<id>`: an http(s) URL already in the URL parser's
+ * canonical form (so no "..", no percent-encoding, no default port, lowercase host), with no
+ * userinfo, query or fragment, only printable ASCII, and ending in this relay's own id. Anything
+ * else could make a relay POST cells to a route that is not a relay's cell endpoint.
+ */
 export function isCanonicalRelayAddress(address: string, id: string): boolean {
   if (address.length > 2048 || !/^[\x21-\x7e]+$/.test(address) || address.includes("%") || !/^[0-9a-f]{64}$/.test(id)) return false;
   let url: URL;

@@ -1,6 +1,7 @@
 // The one error shape every endpoint answers with: { error, message }, never a stack trace.
 
 import { errorBody } from "@shallot/protocol";
+import type { BodyRefusal } from "./read-limited.ts";
 
 export const errorResponse = (status: number, code: string, message: string): Response =>
   Response.json(errorBody(code, message), { status, headers: { "cache-control": "no-store" } });
@@ -14,7 +15,7 @@ export function retryLater(response: Response, seconds: number | undefined): Res
 export const bodyTooLarge = (limit: number): Response => errorResponse(413, "body_too_large", `The request body exceeds ${limit} bytes.`);
 
 /** The answer to a body readBodyCharged refused; `busy` names the worker's own 503. */
-export function bodyRefused(reason: "too_large" | "busy" | "timeout" | "broken", limit: number, timeoutMs: number, busyCode: string, busyMessage: string): Response {
+export function bodyRefused(reason: BodyRefusal, limit: number, timeoutMs: number, busyCode: string, busyMessage: string): Response {
   switch (reason) {
     case "too_large":
       return bodyTooLarge(limit);

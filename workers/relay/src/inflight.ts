@@ -12,19 +12,18 @@ export interface Claim {
 
 /** Claims `bytes` of the isolate's budget of `limit` bytes, or returns null when that would exceed it. */
 export function claimBytes(bytes: number, limit: number): Claim | null {
-  if (bytes > 0 && held + bytes > limit) return null;
-  held += bytes;
-  return claimHeld(bytes);
+  if (!holdBytes(bytes, limit)) return null;
+  return once(() => releaseBytes(bytes));
 }
 
-/** A claim on `bytes` already taken with holdBytes (in pieces, as they arrived). */
-export function claimHeld(bytes: number): Claim {
+/** A claim whose release runs `release` the first time only. */
+function once(release: () => void): Claim {
   let released = false;
   return {
     release() {
       if (released) return;
       released = true;
-      held -= bytes;
+      release();
     },
   };
 }
@@ -45,17 +44,7 @@ export function holdBodyBytes(bytes: number, limit: number): boolean {
 }
 
 /** A claim on `bytes` taken with holdBodyBytes. */
-export function claimBodyHeld(bytes: number): Claim {
-  let released = false;
-  return {
-    release() {
-      if (released) return;
-      released = true;
-      held -= bytes;
-      bodiesHeld -= bytes;
-    },
-  };
-}
+export const claimBodyHeld = (bytes: number): Claim => once(() => releaseBodyBytes(bytes));
 
 export function releaseBodyBytes(bytes: number): void {
   held -= bytes;

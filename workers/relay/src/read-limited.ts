@@ -1,7 +1,7 @@
 // Reads a body into memory, giving up (null) as soon as it passes `limit` bytes; and a request's
 // body charged to the isolate's budget as it arrives, within a deadline.
 
-import { concat, readStreamWithin } from "@shallot/protocol";
+import { DeadlineError, concat, readStreamWithin, withDeadline } from "@shallot/protocol";
 import { type Claim, claimBodyHeld, holdBodyBytes, releaseBodyBytes } from "./inflight.ts";
 
 /**
@@ -22,10 +22,10 @@ export async function readBodyLimited(message: Request | Response, limit: number
   return readStreamWithin(message.body, limit);
 }
 
-export type ChargedBody =
-  | { ok: true; body: Uint8Array<ArrayBuffer>; claim: Claim }
-  /** too_large: past `limit`; busy: the budget is spent; timeout: not all in by the deadline; broken: the sender broke off. */
-  | { ok: false; reason: "too_large" | "busy" | "timeout" | "broken" };
+/** too_large: past `limit`; busy: the budget is spent; timeout: not all in by the deadline; broken: the sender broke off. */
+export type BodyRefusal = "too_large" | "busy" | "timeout" | "broken";
+
+export type ChargedBody = { ok: true; body: Uint8Array<ArrayBuffer>; claim: Claim } | { ok: false; reason: BodyRefusal };
 
 export interface ChargeOptions {
   limit: number;
@@ -49,36 +49,25 @@ export async function readBodyCharged(request: Request, options: ChargeOptions):
   const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   let charged = 0;
-  let timer: ReturnType<typeof setTimeout> | null = null;
-  const expired = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), options.timeoutMs);
-  });
-  let failure: "too_large" | "busy" | "timeout" | "broken" | null = null;
+  let failure: BodyRefusal | null;
   try {
-    for (;;) {
-      const next = await Promise.race([reader.read(), expired]);
-      if (next === "timeout") {
-        failure = "timeout";
-        break;
+    // One deadline for the whole body. At it the reader is cancelled (a pending read then ends),
+    // and nothing more is charged: what was is released below.
+    failure = await withDeadline(options.timeoutMs, async (signal): Promise<BodyRefusal | null> => {
+      signal.addEventListener("abort", () => void reader.cancel().catch(() => {}));
+      for (;;) {
+        const next = await reader.read();
+        if (next.done || signal.aborted) return null;
+        total += next.value.length;
+        if (total > options.limit) return "too_large";
+        const cost = next.value.length * options.copies;
+        if (!holdBodyBytes(cost, options.budget)) return "busy";
+        charged += cost;
+        chunks.push(next.value as Uint8Array<ArrayBuffer>);
       }
-      if (next.done) break;
-      total += next.value.length;
-      if (total > options.limit) {
-        failure = "too_large";
-        break;
-      }
-      const cost = next.value.length * options.copies;
-      if (!holdBodyBytes(cost, options.budget)) {
-        failure = "busy";
-        break;
-      }
-      charged += cost;
-      chunks.push(next.value as Uint8Array<ArrayBuffer>);
-    }
-  } catch {
-    failure = "broken";
-  } finally {
-    if (timer !== null) clearTimeout(timer);
+    });
+  } catch (error) {
+    failure = error instanceof DeadlineError ? "timeout" : "broken";
   }
   if (failure !== null) {
     releaseBodyBytes(charged);

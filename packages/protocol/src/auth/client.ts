@@ -172,19 +172,32 @@ const isProof = (value: Proof | AuthAnswer): value is Proof => "challengeId" in 
 const CHALLENGE_ATTEMPTS = 3;
 const challengeGone = (answer: AuthAnswer): boolean => answer.status === 401 && (answer.body as { error?: unknown } | null)?.error === "challenge_expired";
 
+/** prove(), then `send` the proof; again with a new challenge while the server says the last was gone. */
+async function sendProof(
+  channel: AuthChannel,
+  credentials: Credentials,
+  options: LoginOptions,
+  operation: string | undefined,
+  send: (proof: Proof) => Promise<AuthAnswer>,
+): Promise<{ proof: Proof; answer: AuthAnswer } | AuthAnswer> {
+  for (let attempt = 1; ; attempt++) {
+    const proof = await prove(channel, credentials, options, operation);
+    if (!isProof(proof)) return proof;
+    const answer = await send(proof);
+    if (!challengeGone(answer) || attempt === CHALLENGE_ATTEMPTS) return { proof, answer };
+  }
+}
+
 /**
  * Logs in by challenge-response: POST /challenge, the checks and the response here, POST /login.
  * For SCRAM the server's signature must verify, or the answer is refused.
  */
 export async function loginAccount(channel: AuthChannel, credentials: Credentials, options: LoginOptions = {}): Promise<AuthAnswer> {
-  let proof: Proof | AuthAnswer;
-  let login: AuthAnswer;
-  for (let attempt = 1; ; attempt++) {
-    proof = await prove(channel, credentials, options);
-    if (!isProof(proof)) return proof;
-    login = await channel.send({ method: "POST", path: "/login", body: { username: credentials.username, challengeId: proof.challengeId, response: proof.response } });
-    if (!challengeGone(login) || attempt === CHALLENGE_ATTEMPTS) break;
-  }
+  const sent = await sendProof(channel, credentials, options, undefined, (proof) =>
+    channel.send({ method: "POST", path: "/login", body: { username: credentials.username, challengeId: proof.challengeId, response: proof.response } }),
+  );
+  if (!("proof" in sent)) return sent;
+  const { proof, answer: login } = sent;
   if (login.status !== 200) return login;
   const answer = v.safeParse(LoginResponseSchema, login.body);
   if (!answer.success) throw new AuthClientError("bad_login_answer", "The auth server's login answer is malformed.");
@@ -205,15 +218,11 @@ export async function rotateAccount(
 ): Promise<AuthAnswer> {
   const registration = await makeRegistration({ username: credentials.username, password: replacement.password }, replacement.mechanism ?? SCRAM_SHA_256);
   // The proof is bound to this new verifier: it cannot be used for a login, nor for another rotation.
-  const operation = await rotationOperation(registration);
-  let proof: Proof | AuthAnswer;
-  let rotated: AuthAnswer;
-  for (let attempt = 1; ; attempt++) {
-    proof = await prove(channel, credentials, options, operation);
-    if (!isProof(proof)) return proof;
-    rotated = await channel.send({ method: "POST", path: "/rotate", token, body: { challengeId: proof.challengeId, response: proof.response, ...registration } });
-    if (!challengeGone(rotated) || attempt === CHALLENGE_ATTEMPTS) break;
-  }
+  const sent = await sendProof(channel, credentials, options, await rotationOperation(registration), (proof) =>
+    channel.send({ method: "POST", path: "/rotate", token, body: { challengeId: proof.challengeId, response: proof.response, ...registration } }),
+  );
+  if (!("proof" in sent)) return sent;
+  const { proof, answer: rotated } = sent;
   if (rotated.status !== 200) return rotated;
   const answer = v.safeParse(RotateResponseSchema, rotated.body);
   if (!answer.success) throw new AuthClientError("bad_login_answer", "The auth server's rotation answer is malformed.");
