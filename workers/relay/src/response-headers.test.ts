@@ -33,6 +33,8 @@ describe("the origin's headers as the gateway serves them", () => {
       ["document-policy", "x"],
       ["no-vary-search", "params"],
       ["server-timing", "db;dur=53"],
+      // Basic credentials typed for one destination would be kept for the gateway's /fetch, and sent to all.
+      ["www-authenticate", 'Basic realm="x"'],
     ];
     const served = serve([...hostile, ["content-type", "text/html"], ["x-custom", "kept"], ["cache-control", "no-store"], ["etag", '"v1"'], ["content-disposition", "inline"]]);
     for (const [name] of hostile) {

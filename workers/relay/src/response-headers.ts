@@ -9,7 +9,8 @@
  * they arrive from: cookies, preloads, report endpoints a browser would post to from the user's
  * address (NEL, Report-To, `*-report-only`), state it would keep for the gateway's origin
  * (Clear-Site-Data, HSTS, Alt-Svc, service workers, client hints, login status, sessions), CORS
- * grants that would speak for the gateway's origin.
+ * grants that would speak for the gateway's origin, and `www-authenticate`: a browser would keep the
+ * credentials typed into its prompt for the gateway's origin and send them to every destination.
  */
 const SERVED = new Set([
   "content-type",
@@ -29,7 +30,6 @@ const SERVED = new Set([
   "retry-after",
   "allow",
   "server",
-  "www-authenticate",
   "location",
 ]);
 /** `x-` headers a browser acts on in a way that matters here. */
